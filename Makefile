@@ -1,0 +1,30 @@
+# Two commands on a fresh clone: `make demo` (environment + the five stages on real data) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# A CPU build of torch here; on a GPU box pip takes the CUDA build of the same version.
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: venv test lint demo clean-demo
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+test: venv
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+lint: venv
+	$(PY) -m ruff check . && $(PY) -m ruff format --check .
+
+# DATA=<dir> (default: ../shared/data/offline, else a slice downloaded from the Hub); OUT=<dir>; EPOCHS=3
+demo: venv
+	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/demo.sh
+
+clean-demo:
+	rm -rf demo

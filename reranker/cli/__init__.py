@@ -1,0 +1,1 @@
+"""Entry points of the stage scripts: each `main()` parses flags and calls the library."""

@@ -1,0 +1,40 @@
+"""What every stage's entry point shares: logging set-up, argument parsing and one-line errors."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable
+
+from transformers import HfArgumentParser
+
+from reranker.errors import InputError, UsageError
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", level=level)
+
+
+def parse_dataclasses(types: tuple, argv: list[str] | None = None) -> tuple:
+    """Parse flags into the given dataclasses; a single `.json` argument is read as a file of flags."""
+    argv = sys.argv[1:] if argv is None else argv
+    parser = HfArgumentParser(types)
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        return parser.parse_json_file(json_file=os.path.abspath(argv[0]))
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def exits_on_bad_input(main: Callable[..., int | None]) -> Callable[..., int]:
+    """Turn InputError/UsageError into one `error: ...` line on stderr and exit status 2."""
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs) -> int:
+        try:
+            return main(*args, **kwargs) or 0
+        except (InputError, UsageError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+
+    return wrapper

@@ -1,0 +1,26 @@
+"""`convert_result_to_marco.py`: turn a score file into an MS MARCO (or TREC) run."""
+
+from __future__ import annotations
+
+import argparse
+
+from reranker.cli.common import exits_on_bad_input
+from reranker.convert import OUTPUT_FORMATS, convert_scores
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--input", required=True, help="Scores: qid<TAB>docid<TAB>score, grouped by query.")
+    parser.add_argument("--output", required=True, help="Run file to write.")
+    parser.add_argument(
+        "--format", default="marco", choices=OUTPUT_FORMATS, help="marco: qid docid rank; trec: 6 cols."
+    )
+    parser.add_argument("--tag", default="reranker", help="Run tag of TREC output.")
+    return parser
+
+
+@exits_on_bad_input
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    stats = convert_scores(args.input, args.output, args.format, args.tag)
+    print(f"wrote {stats.lines} lines of {stats.queries} queries to {args.output}")

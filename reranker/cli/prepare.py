@@ -1,0 +1,53 @@
+"""`prepare_rerank_file.py`: join a first-stage run with query and passage texts into a rerank input file."""
+
+from __future__ import annotations
+
+import argparse
+
+from reranker.cli.common import exits_on_bad_input, setup_logging
+from reranker.errors import UsageError
+from reranker.runs import RUN_FORMATS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--query_data_name", required=True, help="Queries: Hub dataset, or local TSV (qid<TAB>query) / JSONL."
+    )
+    parser.add_argument("--query_data_split", default="dev", help="Split of a Hub query dataset (default: dev).")
+    parser.add_argument("--query_data_revision", default=None, help="Hub revision of the query dataset.")
+    parser.add_argument(
+        "--corpus", "--corpus_data_name", dest="corpus", required=True,
+        help="Passages: Hub corpus, or local JSONL {docid,title,text} / TSV pid<TAB>text, optionally gzipped.",
+    )  # fmt: skip
+    parser.add_argument("--corpus_revision", default=None, help="Hub revision of the corpus.")
+    parser.add_argument(
+        "--retrieval", "--retrieval_results", dest="retrieval", required=True,
+        help="First-stage run: TREC 6 columns, MS MARCO qid pid rank, or qid pid score.",
+    )  # fmt: skip
+    parser.add_argument("--run_format", default="auto", choices=RUN_FORMATS, help="Run format (default: detect).")
+    parser.add_argument("--output_path", required=True, help="Rerank input JSONL to write.")
+    parser.add_argument("--depth", type=int, default=1000, help="Candidates kept per query (default: 1000).")
+    parser.add_argument("--skip_missing", action="store_true", help="Skip run passages missing from the corpus.")
+    parser.add_argument("--cache_dir", default=None, help="Accepted for compatibility; Hub files use the HF cache.")
+    return parser
+
+
+@exits_on_bad_input
+def main(argv: list[str] | None = None) -> None:
+    setup_logging()
+    args = build_parser().parse_args(argv)
+    if args.depth <= 0:
+        raise UsageError(f"--depth must be >= 1, got {args.depth}")
+    from reranker.prepare import prepare_rerank_file
+    from reranker.queries import read_queries
+    from reranker.runs import read_run
+
+    run = read_run(args.retrieval, args.run_format, args.depth)
+    queries = read_queries(args.query_data_name, args.query_data_split, args.query_data_revision)
+    stats = prepare_rerank_file(
+        queries, run, args.retrieval, args.corpus, args.output_path, args.skip_missing, args.corpus_revision
+    )
+    print(f"wrote {stats.candidates} candidates of {stats.queries} queries to {args.output_path}")
+    if stats.skipped_missing:
+        print(f"skipped {stats.skipped_missing} candidates missing from the corpus")

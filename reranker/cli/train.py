@@ -1,0 +1,17 @@
+"""`train_reranker.py`: train a cross-encoder with the grouped softmax loss."""
+
+from __future__ import annotations
+
+from reranker.arguments import ModelArguments, RerankerTrainingArguments, TrainDataArguments
+from reranker.cli.common import exits_on_bad_input, parse_dataclasses, setup_logging
+
+
+@exits_on_bad_input
+def main(argv: list[str] | None = None) -> None:
+    setup_logging()
+    model_args, data_args, training_args = parse_dataclasses(
+        (ModelArguments, TrainDataArguments, RerankerTrainingArguments), argv
+    )
+    from reranker.training import train  # after parsing: --help stays fast
+
+    train(model_args, data_args, training_args)

@@ -1,0 +1,32 @@
+"""`python -m reranker.evaluate --qrels QRELS --run RUN`: the official MS MARCO MRR@10 block and more metrics."""
+
+from __future__ import annotations
+
+import argparse
+
+from reranker.cli.common import exits_on_bad_input
+from reranker.metrics import DEFAULT_METRICS, evaluate
+from reranker.qrels import read_qrels
+from reranker.runs import RUN_FORMATS, read_run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--qrels", required=True, help="TREC qrels (qid 0 docid rel) or MS MARCO qrels TSV.")
+    parser.add_argument("--run", required=True, help="Run: MS MARCO (qid docid rank) or TREC 6 columns.")
+    parser.add_argument("--run_format", default="auto", choices=RUN_FORMATS, help="Run format (default: detect).")
+    parser.add_argument(
+        "--metrics", nargs="*", default=list(DEFAULT_METRICS), help="ir_measures names, e.g. nDCG@10 RR@10 R@1000."
+    )
+    return parser
+
+
+@exits_on_bad_input
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    result = evaluate(read_qrels(args.qrels), read_run(args.run, args.run_format), args.metrics)
+    print(result.report())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

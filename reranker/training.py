@@ -1,0 +1,87 @@
+"""The training driver: data, model, Trainer, automatic resume, final save."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from transformers import set_seed
+from transformers.trainer_utils import get_last_checkpoint
+
+from reranker.arguments import ModelArguments, RerankerTrainingArguments, TrainDataArguments
+from reranker.collators import GroupedTrainCollator
+from reranker.errors import UsageError
+from reranker.modeling import load_cross_encoder, load_tokenizer
+from reranker.pair_encoding import PairEncoder
+from reranker.train_data import load_train_dataset
+from reranker.train_dataset import GroupedTrainDataset
+from reranker.trainer import RerankerTrainer
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_resume_checkpoint(args: RerankerTrainingArguments) -> str | None:
+    """The checkpoint to resume from: the one given, else the newest in output_dir (as run_glue.py does).
+
+    A non-empty output_dir without checkpoints is refused unless --overwrite_output_dir, so that a typo cannot
+    mix a new run into an old one; --overwrite_output_dir also ignores existing checkpoints.
+    """
+    if args.resume_from_checkpoint:
+        if not Path(args.resume_from_checkpoint).is_dir():
+            raise UsageError(f"--resume_from_checkpoint {args.resume_from_checkpoint}: no such checkpoint folder")
+        return args.resume_from_checkpoint
+    output_dir = Path(args.output_dir)
+    if args.overwrite_output_dir or not output_dir.is_dir() or not any(output_dir.iterdir()):
+        return None
+    last = get_last_checkpoint(os.fspath(output_dir))
+    if last is None:
+        raise UsageError(
+            f"output_dir {output_dir} is not empty and holds no checkpoint; use --overwrite_output_dir to write there"
+        )
+    logger.info("resuming from %s (give --overwrite_output_dir to start afresh)", last)
+    return last
+
+
+def build_trainer(
+    model_args: ModelArguments, data_args: TrainDataArguments, training_args: RerankerTrainingArguments
+) -> RerankerTrainer:
+    """Everything `train` needs, assembled; separate so tests and benchmarks can drive the Trainer."""
+    tokenizer = load_tokenizer(
+        model_args.tokenizer_name or model_args.model_name_or_path, model_args.cache_dir, model_args.model_revision
+    )
+    model = load_cross_encoder(
+        model_args.model_name_or_path, model_args.config_name, model_args.cache_dir, model_args.model_revision
+    )
+    with training_args.main_process_first(desc="loading training data"):
+        rows = load_train_dataset(
+            data_args.dataset_name, data_args.dataset_split, data_args.dataset_revision, data_args.data_cache_dir
+        )
+    seed = training_args.data_seed if training_args.data_seed is not None else training_args.seed
+    dataset = GroupedTrainDataset(
+        rows,
+        data_args.train_n_passages,
+        seed,
+        data_args.positive_passage_no_shuffle,
+        data_args.negative_passage_no_shuffle,
+        data_args.dataset_name,
+    )
+    encoder = PairEncoder(tokenizer, data_args.q_max_len, data_args.p_max_len, data_args.passage_field_separator)
+    return RerankerTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=dataset,
+        data_collator=GroupedTrainCollator(encoder, pad_to_max_length=data_args.pad_to_max_length),
+        processing_class=tokenizer,
+        group_size=data_args.train_n_passages,
+    )
+
+
+def train(model_args: ModelArguments, data_args: TrainDataArguments, training_args: RerankerTrainingArguments) -> None:
+    """Train a cross-encoder and save it (model + tokenizer) to output_dir."""
+    resume_from = resolve_resume_checkpoint(training_args)
+    set_seed(training_args.seed)
+    trainer = build_trainer(model_args, data_args, training_args)
+    trainer.train(resume_from_checkpoint=resume_from)
+    trainer.save_model()
+    trainer.save_state()

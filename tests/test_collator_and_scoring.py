@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+import torch
+
+from reranker.collators import GroupedTrainCollator, pad_pairs
+from reranker.modeling import load_cross_encoder
+from reranker.pair_encoding import PairEncoder
+from reranker.scoring import PairScorer, length_sorted_batches
+from reranker.train_dataset import TrainGroup
+
+GROUPS = [
+    TrainGroup("what is the capital of france", [("", "paris is the capital"), ("", "berlin"), ("", "a b c d e")]),
+    TrainGroup("cat", [("Cats", "cats are animals that purr"), ("", "dogs bark"), ("", "x")]),
+]
+
+
+def test_pad_pairs_to_multiple_of_8_and_fixed_length():
+    batch = pad_pairs([[101, 5, 102], [101, 5, 6, 7, 8, 9, 10, 11, 102]], [[0, 0, 0], [0] * 9], pad_token_id=0)
+    assert batch["input_ids"].shape == (2, 16)
+    assert batch["input_ids"][0].tolist() == [101, 5, 102] + [0] * 13
+    assert batch["attention_mask"][0].tolist() == [1, 1, 1] + [0] * 13
+    assert pad_pairs([[1, 2]], None, 0, fixed_length=144)["input_ids"].shape == (1, 144)
+    assert "token_type_ids" not in pad_pairs([[1, 2]], None, 0)
+    with pytest.raises(ValueError, match="does not fit"):
+        pad_pairs([[1] * 10], None, 0, fixed_length=8)
+
+
+def test_collator_keeps_groups_contiguous_and_pads_dynamically(tokenizer):
+    encoder = PairEncoder(tokenizer, 16, 128)
+    batch = GroupedTrainCollator(encoder)(GROUPS)
+    assert batch["input_ids"].shape == (6, 16)  # longest pair is 11 tokens -> 16
+    first = tokenizer(GROUPS[0].query, GROUPS[0].passages[0][1])["input_ids"]
+    assert batch["input_ids"][0, : len(first)].tolist() == first
+    assert batch["attention_mask"].sum(dim=1).tolist()[3] == len(
+        tokenizer("cat", "Cats cats are animals that purr")["input_ids"]
+    )
+    fixed = GroupedTrainCollator(encoder, pad_to_max_length=True)(GROUPS)
+    assert fixed["input_ids"].shape == (6, 144)
+
+
+def test_padding_does_not_change_the_logits(tokenizer, tiny_model_dir):
+    model = load_cross_encoder(str(tiny_model_dir)).eval()
+    encoder = PairEncoder(tokenizer, 16, 128)
+    with torch.no_grad():
+        dynamic = model(**GroupedTrainCollator(encoder)(GROUPS)).logits
+        fixed = model(**GroupedTrainCollator(encoder, pad_to_max_length=True)(GROUPS)).logits
+    torch.testing.assert_close(dynamic, fixed, atol=1e-5, rtol=1e-5)
+
+
+def test_length_sorted_batches_cover_every_index_once():
+    lengths = [5, 30, 12, 30, 7, 144, 9]
+    batches = list(length_sorted_batches(lengths, batch_size=3))
+    assert [b.tolist() for b in batches] == [[5, 1, 3], [2, 6, 4], [0]]
+    by_tokens = list(length_sorted_batches(lengths, batch_size=100, max_tokens=150))
+    assert sorted(np.concatenate(by_tokens).tolist()) == list(range(7))
+    assert by_tokens[0].tolist() == [5]  # 144 tokens: only one fits in 150
+
+
+def test_sorted_batched_scores_equal_one_by_one_scores(tokenizer, tiny_model_dir):
+    model = load_cross_encoder(str(tiny_model_dir))
+    scorer = PairScorer(model, PairEncoder(tokenizer, 16, 128), torch.device("cpu"), batch_size=4)
+    queries = ["what is the capital of france"] * 3 + ["cat"] * 3
+    titles = [title for g in GROUPS for title, _ in g.passages]
+    texts = [text for g in GROUPS for _, text in g.passages]
+    batched = scorer.score_pairs(queries, titles, texts)
+    single = np.array([scorer.score_pairs([q], [t], [x])[0] for q, t, x in zip(queries, titles, texts, strict=True)])
+    assert batched.dtype == np.float32
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+
+
+def test_real_minilm_scores_match_a_plain_transformers_forward(tokenizer, minilm_path):
+    """Our encoding + scorer on the real pretrained weights equals HF's own pair encoding and forward."""
+    torch.manual_seed(0)  # the classification head is new: fix its initialisation
+    model = load_cross_encoder(minilm_path).eval()
+    pairs = [
+        ("what is the capital of france", "Paris is the capital and largest city of France."),
+        ("how many legs does a spider have", "Spiders have eight legs and two body segments."),
+        (
+            "ludacris net worth",
+            "Ludacris net worth: Award winning rapper and actor Ludacris has a net worth of $25 million.",
+        ),
+    ]
+    scorer = PairScorer(model, PairEncoder(tokenizer, 16, 128), torch.device("cpu"), batch_size=2)
+    ours = scorer.score_pairs([q for q, _ in pairs], ["", "", ""], [p for _, p in pairs])
+    with torch.no_grad():
+        expected = [model(**tokenizer(q, p, return_tensors="pt")).logits[0, 0].item() for q, p in pairs]
+    np.testing.assert_allclose(ours, expected, atol=1e-5)
+    assert len(set(ours.tolist())) == 3

@@ -1,0 +1,83 @@
+import math
+
+import pytest
+
+from reranker.metrics import evaluate, ir_measures_scores, official_mrr_at_10
+from reranker.qrels import read_qrels
+from reranker.runs import RunEntry, read_run
+
+
+def run_of(ranked: dict[str, list[str]]):
+    return {q: [RunEntry(q, d, r, -float(r)) for r, d in enumerate(docs, start=1)] for q, docs in ranked.items()}
+
+
+QRELS = {"1": {"a": 1}, "2": {"x": 1, "y": 1}, "3": {"z": 1}, "4": {"w": 1}}
+RUN = run_of(
+    {
+        "1": ["a", "b", "c"],  # relevant at 1 -> 1
+        "2": ["b", "c", "y", "x"],  # first relevant at 3 -> 1/3
+        "3": [f"d{i}" for i in range(10)] + ["z"],  # relevant at 11 -> 0
+        # query 4 not ranked -> 0, still in the denominator
+        "5": ["q"],  # not judged: ranked but not evaluated
+    }
+)
+
+
+def test_official_mrr_at_10_by_hand():
+    assert official_mrr_at_10(QRELS, RUN) == pytest.approx((1 + 1 / 3) / 4)
+
+
+def test_ndcg_at_10_by_hand():
+    # query 2: relevant at ranks 3 and 4; ideal: ranks 1 and 2
+    dcg = 1 / math.log2(4) + 1 / math.log2(5)
+    idcg = 1 / math.log2(2) + 1 / math.log2(3)
+    expected = (1.0 + dcg / idcg + 0 + 0) / 4
+    assert ir_measures_scores(QRELS, RUN, ["nDCG@10"])["nDCG@10"] == pytest.approx(expected)
+
+
+def test_graded_ndcg_and_recall():
+    qrels = {"1": {"a": 2, "b": 1, "c": 0}}
+    run = run_of({"1": ["b", "c", "a"]})
+    dcg = 1 / math.log2(2) + 2 / math.log2(4)  # trec_eval: gain = grade, discount log2(rank + 1)
+    idcg = 2 / math.log2(2) + 1 / math.log2(3)
+    scores = ir_measures_scores(qrels, run, ["nDCG@10", "R@1", "R@100"])
+    assert scores["nDCG@10"] == pytest.approx(dcg / idcg)
+    assert scores["R@1"] == pytest.approx(0.5) and scores["R@100"] == pytest.approx(1.0)
+
+
+def test_rank_column_decides_not_score_or_file_order(tmp_path):
+    qrels = {"1": {"a": 1}}
+    path = tmp_path / "r.trec"
+    path.write_text("1 Q0 b 2 9.0 t\n1 Q0 a 1 1.0 t\n")  # a has the lower score but rank 1
+    run = read_run(path)
+    assert official_mrr_at_10(qrels, run) == 1.0
+    assert ir_measures_scores(qrels, run, ["RR@10"])["RR@10"] == 1.0
+
+
+def test_report_has_the_official_block():
+    report = evaluate(QRELS, RUN, ["nDCG@10"]).report().splitlines()
+    assert report[:4] == [
+        "#####################",
+        f"MRR @10: {(1 + 1 / 3) / 4}",
+        "QueriesRanked: 4",
+        "#####################",
+    ]
+    assert report[-1].startswith("QueriesWithoutCandidates: 1 ")
+
+
+def test_cross_check_with_ir_measures_on_real_bm25_run(offline_data):
+    qrels = read_qrels(offline_data / "dev600" / "qrels.txt")
+    run = read_run(offline_data / "dev600" / "run.bm25.trec")
+    official = official_mrr_at_10(qrels, run)
+    assert official == pytest.approx(0.3678, abs=5e-5)  # offline/README.md, also trec_eval's value
+    assert ir_measures_scores(qrels, run, ["RR@10"])["RR@10"] == pytest.approx(official, abs=1e-12)
+
+    import ir_measures  # an independent path: ir_measures parsing the file itself, trec_eval (pytrec_eval) semantics
+
+    qrels_iter = ir_measures.read_trec_qrels(str(offline_data / "dev600" / "qrels.txt"))
+    run_iter = ir_measures.read_trec_run(str(offline_data / "dev600" / "run.bm25.trec"))
+    direct = ir_measures.calc_aggregate([ir_measures.parse_measure("RR@10"), ir_measures.parse_measure("nDCG@10")],
+                                        qrels_iter, run_iter)  # fmt: skip
+    ours = ir_measures_scores(qrels, run, ["nDCG@10"])
+    assert direct[ir_measures.parse_measure("RR@10")] == pytest.approx(official, abs=1e-12)
+    assert direct[ir_measures.parse_measure("nDCG@10")] == pytest.approx(ours["nDCG@10"], abs=1e-12)

@@ -1,0 +1,88 @@
+import gzip
+import json
+
+import pytest
+
+from reranker.corpus import load_passages
+from reranker.errors import InputError
+from reranker.prepare import prepare_rerank_file
+from reranker.queries import read_queries
+from reranker.runs import read_run
+
+CORPUS = [
+    {"docid": "d1", "title": "", "text": "first passage"},
+    {"docid": "d2", "title": "Title", "text": "second passage"},
+    {"docid": "d3", "title": "", "text": "third passage"},
+    {"docid": "d4", "title": "", "text": "never retrieved"},
+]
+
+
+@pytest.fixture
+def files(tmp_path):
+    (tmp_path / "queries.tsv").write_text("q1\tfirst query\nq2\tsecond query\n")
+    (tmp_path / "queries.jsonl").write_text('{"query_id": "q1", "query": "first query"}\n')
+    with gzip.open(tmp_path / "corpus.jsonl.gz", "wt") as out:
+        out.writelines(json.dumps(p) + "\n" for p in CORPUS)
+    (tmp_path / "collection.tsv").write_text("d1\tfirst passage\nd2\tsecond passage\nd3\tthird passage\n")
+    (tmp_path / "run.trec").write_text(
+        "q2 Q0 d3 1 5.5 bm25\nq2 Q0 d1 2 4 bm25\nq1 Q0 d2 1 7 bm25\nq1 Q0 d1 2 6 bm25\n"
+    )
+    return tmp_path
+
+
+def lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_query_files(files):
+    assert read_queries(str(files / "queries.tsv")) == {"q1": "first query", "q2": "second query"}
+    assert read_queries(str(files / "queries.jsonl")) == {"q1": "first query"}
+
+
+def test_only_wanted_passages_are_kept(files):
+    passages = load_passages(str(files / "corpus.jsonl.gz"), {"d2", "d3"})
+    assert sorted(passages) == ["d2", "d3"] and passages["d2"].title == "Title"
+    assert load_passages(str(files / "collection.tsv"), {"d1"})["d1"].text == "first passage"
+
+
+def test_rerank_file_in_run_order_with_texts(files):
+    out = files / "rerank.jsonl"
+    run = read_run(files / "run.trec")
+    stats = prepare_rerank_file(
+        read_queries(str(files / "queries.tsv")), run, "run.trec", str(files / "corpus.jsonl.gz"), str(out)
+    )
+    assert (stats.queries, stats.candidates, stats.skipped_missing) == (2, 4, 0)
+    assert out.read_text().splitlines()[0] == (
+        '{"query_id": "q2", "query": "second query", "docid": "d3", "title": "", '
+        '"text": "third passage", "score": 5.5}'
+    )
+    assert [(r["query_id"], r["docid"], r["title"], r["score"]) for r in lines(out)] == [
+        ("q2", "d3", "", 5.5), ("q2", "d1", "", 4.0), ("q1", "d2", "Title", 7.0), ("q1", "d1", "", 6.0),
+    ]  # fmt: skip
+
+
+def test_depth_and_tsv_corpus(files):
+    out = files / "rerank.jsonl"
+    run = read_run(files / "run.trec", depth=1)
+    prepare_rerank_file(read_queries(str(files / "queries.tsv")), run, "run", str(files / "collection.tsv"), str(out))
+    assert [(r["query_id"], r["docid"], r["text"]) for r in lines(out)] == [
+        ("q2", "d3", "third passage"), ("q1", "d2", "second passage"),
+    ]  # fmt: skip
+
+
+def test_missing_query_and_passage_are_errors_and_leave_no_file(files):
+    out = files / "rerank.jsonl"
+    run = read_run(files / "run.trec")
+    with pytest.raises(InputError, match=r"run\.trec:1: query 'q2' is not in the query set"):
+        prepare_rerank_file({"q1": "first query"}, run, "run.trec", str(files / "corpus.jsonl.gz"), str(out))
+    (files / "run2.trec").write_text("q1 Q0 d2 1 7 bm25\nq1 Q0 d9 2 6 bm25\n")
+    run2 = read_run(files / "run2.trec")
+    queries = read_queries(str(files / "queries.tsv"))
+    with pytest.raises(InputError, match=r"run2\.trec:2: passage 'd9' is not in the corpus"):
+        prepare_rerank_file(queries, run2, "run2.trec", str(files / "corpus.jsonl.gz"), str(out))
+    assert not out.exists() and list(files.glob(".rerank.jsonl*")) == []
+    stats = prepare_rerank_file(
+        queries, run2, "run2.trec", str(files / "corpus.jsonl.gz"), str(out), skip_missing=True
+    )
+    assert (stats.candidates, stats.skipped_missing) == (1, 1)
+    assert [r["docid"] for r in lines(out)] == ["d2"]

@@ -1,0 +1,117 @@
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from reranker.errors import InputError
+from reranker.pair_encoding import PairEncoder
+from reranker.rerank import partial_paths, rerank_file
+from reranker.rerank_input import summarize_rerank_file
+from reranker.scoring import PairScorer
+
+
+class LengthModel(torch.nn.Module):
+    """Scores a pair by its number of tokens: deterministic, with ties."""
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
+        return SimpleNamespace(logits=attention_mask.sum(dim=1, keepdim=True).float())
+
+
+def write_rerank(path, queries):
+    with open(path, "w") as out:
+        for qid, texts in queries:
+            for i, text in enumerate(texts):
+                record = {"query_id": qid, "query": f"query {qid}", "docid": f"{qid}-{i}", "title": "", "text": text}
+                out.write(json.dumps({**record, "score": float(-i)}) + "\n")
+
+
+@pytest.fixture
+def scorer(tokenizer):
+    return PairScorer(LengthModel(), PairEncoder(tokenizer, 16, 128), torch.device("cpu"), batch_size=2)
+
+
+QUERIES = [
+    ("a", ["one", "one two three", "one two", "four five"]),  # token counts 1, 3, 2, 2 -> "one two" ties "four five"
+    ("b", ["x y", "x"]),
+    ("c", ["p q r s", "p", "p q"]),
+]
+
+
+def test_scores_sorted_descending_ties_in_input_order(tmp_path, scorer):
+    write_rerank(tmp_path / "in.jsonl", QUERIES)
+    progress = rerank_file(scorer, str(tmp_path / "in.jsonl"), str(tmp_path / "out.txt"), chunk_size=3)
+    assert (progress.queries, progress.candidates) == (3, 9)
+    # length of "[CLS] query a [SEP] ... [SEP]" = 5 + passage tokens
+    assert (tmp_path / "out.txt").read_text().splitlines() == [
+        "a\ta-1\t8.0", "a\ta-2\t7.0", "a\ta-3\t7.0", "a\ta-0\t6.0",
+        "b\tb-0\t7.0", "b\tb-1\t6.0",
+        "c\tc-0\t9.0", "c\tc-2\t7.0", "c\tc-1\t6.0",
+    ]  # fmt: skip
+    assert not any(path.exists() for path in partial_paths(tmp_path / "out.txt"))
+
+
+def test_shards_split_by_query_round_robin(tmp_path, scorer):
+    write_rerank(tmp_path / "in.jsonl", QUERIES)
+    rerank_file(scorer, str(tmp_path / "in.jsonl"), str(tmp_path / "full.txt"))
+    rerank_file(scorer, str(tmp_path / "in.jsonl"), str(tmp_path / "s0.txt"), num_shards=2, shard_index=0)
+    rerank_file(scorer, str(tmp_path / "in.jsonl"), str(tmp_path / "s1.txt"), num_shards=2, shard_index=1)
+    assert {line.split("\t")[0] for line in (tmp_path / "s0.txt").read_text().splitlines()} == {"a", "c"}
+    assert {line.split("\t")[0] for line in (tmp_path / "s1.txt").read_text().splitlines()} == {"b"}
+    full = (tmp_path / "full.txt").read_text().splitlines()
+    shards = (tmp_path / "s0.txt").read_text().splitlines() + (tmp_path / "s1.txt").read_text().splitlines()
+    assert sorted(full) == sorted(shards)
+
+
+def test_resume_after_a_crash_gives_identical_output(tmp_path, scorer, monkeypatch):
+    write_rerank(tmp_path / "in.jsonl", QUERIES)
+    rerank_file(scorer, str(tmp_path / "in.jsonl"), str(tmp_path / "clean.txt"), chunk_size=3)
+    calls = {"n": 0}
+    real = scorer.score_encoded
+
+    def crash_on_second_chunk(*args):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("killed")
+        return real(*args)
+
+    monkeypatch.setattr(scorer, "score_encoded", crash_on_second_chunk)
+    out = tmp_path / "out.txt"
+    with pytest.raises(KeyboardInterrupt):
+        rerank_file(scorer, str(tmp_path / "in.jsonl"), str(out), chunk_size=3)
+    partial, progress = partial_paths(out)
+    assert not out.exists() and partial.exists()
+    assert json.loads(progress.read_text())["candidates"] == 4  # query a done
+    monkeypatch.setattr(scorer, "score_encoded", real)
+    resumed = rerank_file(scorer, str(tmp_path / "in.jsonl"), str(out), chunk_size=3)
+    assert resumed.candidates == 9
+    assert out.read_bytes() == (tmp_path / "clean.txt").read_bytes()
+
+
+def rec(qid="1", docid="d", **fields):
+    return json.dumps({"query_id": qid, "query": "q", "docid": docid, "text": "t", **fields})
+
+
+@pytest.mark.parametrize(
+    "lines, message",
+    [
+        ([rec(), '{"query_id": "2", "query": "q", "docid": "d"}'], r"in\.jsonl:2: missing field 'text'"),
+        ([rec(), rec(text="u")], r"in\.jsonl:2: duplicate candidate 'd' for query '1'"),
+        ([rec(), rec("2"), rec("1", "e")], r"in\.jsonl:3: query '1' appears again"),
+        ([rec(query_id=1)], r"in\.jsonl:1: field 'query_id' must be a string"),
+        ([rec(query="  ")], r"in\.jsonl:1: field 'query' is empty"),
+        ([rec(), rec("1", "e", query="other")], r"in\.jsonl:2: query '1' has a different text"),
+        (["{not json"], r"in\.jsonl:1: malformed JSON"),
+    ],
+)
+def test_bad_rerank_input_fails_before_any_output(tmp_path, scorer, lines, message):
+    (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=message):
+        rerank_file(scorer, str(tmp_path / "in.jsonl"), str(tmp_path / "out.txt"))
+    assert not (tmp_path / "out.txt").exists()
+
+
+def test_summary_counts(tmp_path):
+    write_rerank(tmp_path / "in.jsonl", QUERIES)
+    summary = summarize_rerank_file(tmp_path / "in.jsonl")
+    assert (summary.queries, summary.candidates, summary.min_depth, summary.max_depth) == (3, 9, 2, 4)

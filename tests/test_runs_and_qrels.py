@@ -1,0 +1,86 @@
+import io
+
+import numpy as np
+import pytest
+
+from reranker.errors import InputError
+from reranker.qrels import read_qrels
+from reranker.runs import format_score, iter_score_blocks, read_run, write_marco_lines, write_trec_lines
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_trec_run(tmp_path):
+    run = read_run(write(tmp_path, "r.trec", "1 Q0 a 1 9.5 bm25\n1 Q0 b 2 8.25 bm25\n2 Q0 c 1 3 bm25\n"))
+    assert list(run) == ["1", "2"]
+    assert [(e.docid, e.rank, e.score, e.line) for e in run["1"]] == [("a", 1, 9.5, 1), ("b", 2, 8.25, 2)]
+
+
+def test_three_columns_with_ranks_are_marco(tmp_path):
+    run = read_run(write(tmp_path, "r.tsv", "1\ta\t1\n1\tb\t2\n2\tc\t1\n"))
+    assert [(e.docid, e.rank, e.score) for e in run["1"]] == [("a", 1, -1.0), ("b", 2, -2.0)]
+
+
+def test_three_columns_with_scores_are_scores(tmp_path):
+    run = read_run(write(tmp_path, "r.tsv", "1 a 12.5\n1 b 3\n2 c 1\n"))
+    assert [(e.docid, e.rank, e.score) for e in run["1"]] == [("a", 1, 12.5), ("b", 2, 3.0)]
+    # integers that do not count 1, 2, 3 within a query are scores too
+    run = read_run(write(tmp_path, "r2.tsv", "1 a 2\n1 b 1\n"))
+    assert [(e.docid, e.rank, e.score) for e in run["1"]] == [("a", 1, 2.0), ("b", 2, 1.0)]
+
+
+def test_depth_keeps_the_first_entries_per_query(tmp_path):
+    run = read_run(write(tmp_path, "r.tsv", "1 a 1\n1 b 2\n1 c 3\n2 d 1\n"), depth=2)
+    assert [e.docid for e in run["1"]] == ["a", "b"] and [e.docid for e in run["2"]] == ["d"]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("1 Q0 a 1 9.5 bm25\n1 a 2\n", r"r\.txt:2: expected 6 columns like line 1, got 3"),
+        ("1 a\n", r"r\.txt:1: expected 3 or 6 columns, got 2"),
+        ("1 Q0 a x 9.5 bm25\n", r"r\.txt:1: rank must be an integer, got 'x'"),
+        ("1 Q0 a 1 nan bm25\n", r"r\.txt:1: score must be finite"),
+        ("1 a 1\n1 a 2\n", r"r\.txt:2: duplicate candidate 'a' for query '1'"),
+        ("1 Q0 a 1 2 t\n1 Q0 b 1 1 t\n", r"r\.txt:2: rank 1 appears twice for query '1'"),
+        ("", r"r\.txt: file is empty"),
+    ],
+)
+def test_bad_runs(tmp_path, text, message):
+    with pytest.raises(InputError, match=message):
+        read_run(write(tmp_path, "r.txt", text))
+
+
+def test_writers_exact_lines():
+    out = io.StringIO()
+    assert write_marco_lines(out, "7", ["b", "a"]) == 2
+    assert write_trec_lines(out, "7", [("b", 2.5), ("a", np.float32(0.1))], tag="x") == 2
+    assert out.getvalue() == "7\tb\t1\n7\ta\t2\n7 Q0 b 1 2.5 x\n7 Q0 a 2 0.1 x\n"
+
+
+def test_format_score_round_trips_float32():
+    for value in [0.1, -3.14159265, 1e-8, 123456.789, 0.0]:
+        text = format_score(value)
+        assert np.float32(float(text)) == np.float32(value)
+
+
+def test_score_blocks_must_be_contiguous(tmp_path):
+    path = write(tmp_path, "s.txt", "1\ta\t0.5\n1\tb\t0.7\n2\tc\t1\n")
+    assert list(iter_score_blocks(path)) == [("1", [("a", 0.5), ("b", 0.7)]), ("2", [("c", 1.0)])]
+    with pytest.raises(InputError, match=r"s2\.txt:3: query '1' appears again"):
+        list(iter_score_blocks(write(tmp_path, "s2.txt", "1\ta\t0.5\n2\tc\t1\n1\tb\t0.7\n")))
+
+
+def test_qrels_trec_marco_and_three_columns(tmp_path):
+    assert read_qrels(write(tmp_path, "q.txt", "1 0 a 1\n1 0 b 0\n2 0 c 2\n")) == {
+        "1": {"a": 1, "b": 0},
+        "2": {"c": 2},
+    }
+    assert read_qrels(write(tmp_path, "q.tsv", "1\t0\ta\t1\n")) == {"1": {"a": 1}}
+    assert read_qrels(write(tmp_path, "q3.tsv", "1\ta\t1\n")) == {"1": {"a": 1}}
+    with pytest.raises(InputError, match=r"q4\.txt:1: relevance must be an integer"):
+        read_qrels(write(tmp_path, "q4.txt", "1 0 a yes\n"))

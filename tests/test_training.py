@@ -1,0 +1,112 @@
+import gzip
+import itertools
+import json
+
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, TrainerCallback
+
+from reranker.arguments import ModelArguments, RerankerTrainingArguments, TrainDataArguments
+from reranker.errors import InputError, UsageError
+from reranker.training import build_trainer, resolve_resume_checkpoint, train
+
+
+@pytest.fixture(scope="module")
+def train_file(tmp_path_factory, offline_data):
+    """The first 10 real training queries: with 4 groups a batch, every epoch ends on a partial batch of 2."""
+    path = tmp_path_factory.mktemp("data") / "train10.jsonl"
+    with gzip.open(offline_data / "train.jsonl.gz", "rt") as rows:
+        path.write_text("".join(itertools.islice(rows, 10)))
+    return path
+
+
+def arguments(model_dir, train_file, output_dir, **overrides):
+    training = {
+        "output_dir": str(output_dir), "per_device_train_batch_size": 4, "learning_rate": 1e-3, "max_steps": 6,
+        "save_steps": 2, "logging_steps": 1, "seed": 7, "report_to": "none", "disable_tqdm": True,
+        "dataloader_pin_memory": False, **overrides,
+    }  # fmt: skip
+    return (
+        ModelArguments(model_name_or_path=str(model_dir)),
+        TrainDataArguments(dataset_name=str(train_file), train_n_passages=4, q_max_len=16, p_max_len=64),
+        RerankerTrainingArguments(**training),
+    )
+
+
+class StopAtStep(TrainerCallback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise KeyboardInterrupt("simulated kill")
+
+
+def weights(path):
+    return AutoModelForSequenceClassification.from_pretrained(path).state_dict()
+
+
+def test_train_saves_a_loadable_model_and_tokenizer(tiny_model_dir, train_file, tmp_path):
+    out = tmp_path / "model"
+    train(*arguments(tiny_model_dir, train_file, out, max_steps=3, save_steps=100))  # 10 queries / 4: 3 steps/epoch
+    model = AutoModelForSequenceClassification.from_pretrained(out)
+    assert model.config.num_labels == 1
+    assert (out / "tokenizer.json").is_file()
+    history = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    assert [round(h["epoch"], 3) for h in history if "loss" in h] == [0.333, 0.667, 1.0]  # last step: 2 groups
+    assert all(0 < h["loss"] < 5 for h in history if "loss" in h)
+
+
+def test_killed_run_resumes_to_the_same_weights(tiny_model_dir, train_file, tmp_path):
+    uninterrupted = tmp_path / "a"
+    train(*arguments(tiny_model_dir, train_file, uninterrupted))
+    resumed = tmp_path / "b"
+    model_args, data_args, training_args = arguments(tiny_model_dir, train_file, resumed)
+    trainer = build_trainer(model_args, data_args, training_args)
+    trainer.add_callback(StopAtStep(3))
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train()
+    assert resolve_resume_checkpoint(training_args) == str(resumed / "checkpoint-2")
+    train(*arguments(tiny_model_dir, train_file, resumed))  # same command again: resumes from checkpoint-2
+    a, b = weights(uninterrupted), weights(resumed)
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], atol=1e-6, rtol=1e-5, msg=name)
+    untrained = weights(tiny_model_dir)
+    assert not torch.allclose(a["classifier.weight"], untrained["classifier.weight"])
+
+
+def test_non_empty_output_dir_without_checkpoint_is_refused(tiny_model_dir, train_file, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    *_, training_args = arguments(tiny_model_dir, train_file, tmp_path)
+    with pytest.raises(UsageError, match="not empty and holds no checkpoint"):
+        resolve_resume_checkpoint(training_args)
+    *_, overwrite = arguments(tiny_model_dir, train_file, tmp_path, overwrite_output_dir=True)
+    assert resolve_resume_checkpoint(overwrite) is None
+
+
+def test_flag_validation():
+    with pytest.raises(UsageError, match="train_n_passages must be >= 2"):
+        TrainDataArguments(dataset_name="x.jsonl", train_n_passages=1)
+    with pytest.raises(UsageError, match="q_max_len must be >= 1"):
+        TrainDataArguments(dataset_name="x.jsonl", q_max_len=0)
+    with pytest.raises(UsageError, match="warmup_ratio"):
+        RerankerTrainingArguments(output_dir="x", warmup_ratio=1.5)
+
+
+def test_fp16_without_gpu_falls_back_to_fp32():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: fp16 is used")
+    args = RerankerTrainingArguments(output_dir="x", fp16=True)
+    assert not args.fp16 and args.warmup_steps == 0.1
+
+
+def test_bad_training_row_names_file_and_line(tiny_model_dir, tmp_path):
+    from reranker.train_data import load_train_dataset
+
+    good = {"query_id": "1", "query": "q", "positive_passages": [{"docid": "a", "text": "p"}],
+            "negative_passages": [{"docid": "b", "text": "n"}]}  # fmt: skip
+    bad = {**good, "negative_passages": [{"docid": "b", "text": ""}]}
+    path = tmp_path / "train.jsonl"
+    path.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
+    with pytest.raises(InputError, match=r"train\.jsonl:2: negative_passages\[0\]: field 'text' is empty"):
+        load_train_dataset(str(path), cache_dir=str(tmp_path / "cache"))
