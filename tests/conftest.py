@@ -38,8 +38,7 @@ def tokenizer(minilm_path):
     return AutoTokenizer.from_pretrained(minilm_path)
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory, tokenizer) -> Path:
+def save_tiny_bert(path: Path, tokenizer, dropout: float = 0.1) -> Path:
     """A random 2-layer, hidden-128 BERT cross-encoder with MiniLM's vocabulary, saved with its tokenizer."""
     import torch
     from transformers import BertConfig, BertForSequenceClassification
@@ -51,12 +50,23 @@ def tiny_model_dir(tmp_path_factory, tokenizer) -> Path:
         num_attention_heads=2,
         intermediate_size=256,
         num_labels=1,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
     )
     torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("tiny_bert")
     BertForSequenceClassification(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tokenizer) -> Path:
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert"), tokenizer)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_without_dropout(tmp_path_factory, tokenizer) -> Path:
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert_no_dropout"), tokenizer, dropout=0.0)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ def train_file(tmp_path_factory, offline_data):
     return path
 
 
-def arguments(model_dir, train_file, output_dir, **overrides):
+def arguments(model_dir, train_file, output_dir, pad_to_max_length=False, **overrides):
     training = {
         "output_dir": str(output_dir), "per_device_train_batch_size": 4, "learning_rate": 1e-3, "max_steps": 6,
         "save_steps": 2, "logging_steps": 1, "seed": 7, "report_to": "none", "disable_tqdm": True,
@@ -28,7 +28,13 @@ def arguments(model_dir, train_file, output_dir, **overrides):
     }  # fmt: skip
     return (
         ModelArguments(model_name_or_path=str(model_dir)),
-        TrainDataArguments(dataset_name=str(train_file), train_n_passages=4, q_max_len=16, p_max_len=64),
+        TrainDataArguments(
+            dataset_name=str(train_file),
+            train_n_passages=4,
+            q_max_len=16,
+            p_max_len=64,
+            pad_to_max_length=pad_to_max_length,
+        ),  # fmt: skip
         RerankerTrainingArguments(**training),
     )
 
@@ -73,6 +79,21 @@ def test_killed_run_resumes_to_the_same_weights(tiny_model_dir, train_file, tmp_
         torch.testing.assert_close(a[name], b[name], atol=1e-6, rtol=1e-5, msg=name)
     untrained = weights(tiny_model_dir)
     assert not torch.allclose(a["classifier.weight"], untrained["classifier.weight"])
+
+
+def losses(output_dir):
+    history = json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
+    return [h["loss"] for h in history if "loss" in h]
+
+
+def test_dynamic_padding_gives_the_same_loss_curve(tiny_model_without_dropout, train_file, tmp_path):
+    """Padding must not change the math. (With dropout on, masks are drawn for differently shaped tensors,
+    so curves then agree only statistically; this model has no dropout.)"""
+    train(*arguments(tiny_model_without_dropout, train_file, tmp_path / "dynamic", save_steps=100))
+    train(*arguments(tiny_model_without_dropout, train_file, tmp_path / "fixed", True, save_steps=100))
+    dynamic, fixed = losses(tmp_path / "dynamic"), losses(tmp_path / "fixed")
+    assert len(dynamic) == 6 and dynamic[0] != dynamic[-1]
+    assert dynamic == pytest.approx(fixed, abs=1e-4)
 
 
 def test_non_empty_output_dir_without_checkpoint_is_refused(tiny_model_dir, train_file, tmp_path):
