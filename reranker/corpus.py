@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Collection, Iterator
 from typing import NamedTuple
@@ -19,6 +20,11 @@ class Passage(NamedTuple):
     docid: str
     title: str
     text: str
+
+
+def format_passage_line(passage: Passage) -> str:
+    """One line of a Tevatron corpus JSONL."""
+    return json.dumps(passage._asdict(), ensure_ascii=False) + "\n"
 
 
 def iter_corpus_file(path: str | os.PathLike) -> Iterator[tuple[int, Passage]]:

@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import random
 from collections.abc import Iterable
 from pathlib import Path
 
 from reranker.cli.common import exits_on_bad_input
+from reranker.corpus import Passage, format_passage_line
 from reranker.hub import iter_hub_rows
+from reranker.qrels import format_qrels_line
+from reranker.queries import format_query_line
+from reranker.train_data import format_train_row
 
 
-def _write_gzip_jsonl(path: Path, records: Iterable[dict]) -> None:
+def _write_gzip_lines(path: Path, lines: Iterable[str]) -> None:
     with gzip.open(path, "wt", encoding="utf-8") as out:
-        out.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        out.writelines(lines)
 
 
 def write_demo_slice(rows: Iterable[dict], output: Path, n_train: int, n_eval: int, seed: int = 13) -> None:
@@ -32,9 +35,9 @@ def write_demo_slice(rows: Iterable[dict], output: Path, n_train: int, n_eval: i
     train = [next(rows) for _ in range(n_train)]
     held_out = [next(rows) for _ in range(n_eval)]
     (output / "eval").mkdir(parents=True, exist_ok=True)
-    _write_gzip_jsonl(output / "train.jsonl.gz", train)
+    _write_gzip_lines(output / "train.jsonl.gz", map(format_train_row, train))
     rng = random.Random(seed)
-    corpus: dict[str, dict] = {}
+    corpus: dict[str, Passage] = {}
     with (
         open(output / "eval" / "queries.tsv", "w") as queries,
         open(output / "eval" / "qrels.txt", "w") as qrels,
@@ -42,16 +45,15 @@ def write_demo_slice(rows: Iterable[dict], output: Path, n_train: int, n_eval: i
     ):
         for row in held_out:
             qid = row["query_id"]
-            queries.write(f"{qid}\t{' '.join(row['query'].split())}\n")
+            queries.write(format_query_line(qid, " ".join(row["query"].split())))
             candidates = [*row["positive_passages"][:1], *row["negative_passages"]]
             for passage in row["positive_passages"]:
-                qrels.write(f"{qid} 0 {passage['docid']} 1\n")
+                qrels.write(format_qrels_line(qid, passage["docid"], 1))
             rng.shuffle(candidates)
             for rank, passage in enumerate(candidates, start=1):
-                corpus[passage["docid"]] = {"docid": passage["docid"], "title": passage.get("title", ""),
-                                            "text": passage["text"]}  # fmt: skip
+                corpus[passage["docid"]] = Passage(passage["docid"], passage.get("title") or "", passage["text"])
                 run.write(f"{qid} Q0 {passage['docid']} {rank} {len(candidates) - rank + 1} shuffled\n")
-    _write_gzip_jsonl(output / "corpus.jsonl.gz", corpus.values())
+    _write_gzip_lines(output / "corpus.jsonl.gz", map(format_passage_line, corpus.values()))
 
 
 @exits_on_bad_input

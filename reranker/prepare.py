@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 
@@ -10,6 +9,7 @@ from tqdm import tqdm
 
 from reranker.corpus import load_passages
 from reranker.errors import InputError
+from reranker.rerank_input import RerankCandidate, format_candidate
 from reranker.runs import Run
 from reranker.textio import atomic_output
 
@@ -56,15 +56,7 @@ def prepare_rerank_file(
                         )
                     skipped += 1
                     continue
-                record = {
-                    "query_id": qid,
-                    "query": queries[qid],
-                    "docid": entry.docid,
-                    "title": passage.title,
-                    "text": passage.text,
-                    "score": entry.score,
-                }
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                out.write(format_candidate(RerankCandidate(qid, queries[qid], *passage, entry.score)))
                 written += 1
     if skipped:
         logger.warning("skipped %d candidates whose passage is not in the corpus", skipped)

@@ -13,6 +13,11 @@ from reranker.textio import iter_lines
 JSON_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz")
 
 
+def format_query_line(qid: str, query: str) -> str:
+    """One line of a TSV query file."""
+    return f"{qid}\t{query}\n"
+
+
 def iter_query_file(path: str | os.PathLike) -> Iterator[tuple[int, str, str]]:
     """Yield (line, qid, query) from a local TSV or JSONL query file."""
     is_json = str(path).endswith(JSON_SUFFIXES)

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from reranker.prefetch import prefetch
 from reranker.rerank_input import QueryBlock, iter_query_blocks
-from reranker.runs import format_score
+from reranker.runs import format_score_line
 from reranker.scoring import PairScorer
 
 logger = logging.getLogger(__name__)
@@ -37,6 +37,16 @@ class Progress:
     queries: int = 0
     candidates: int = 0
     output_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class RerankStats:
+    """What a run did: totals for this shard, wall time, and the part of it spent making progress durable."""
+
+    queries: int
+    candidates: int
+    seconds: float
+    checkpoint_seconds: float
 
 
 @dataclass
@@ -115,7 +125,7 @@ def _ranked_lines(chunk: EncodedChunk, scores: np.ndarray) -> str:
         block_scores = scores[offset : offset + len(block.candidates)]
         offset += len(block.candidates)
         for i in np.argsort(-block_scores, kind="stable"):
-            out.append(f"{block.query_id}\t{block.candidates[i].docid}\t{format_score(block_scores[i])}\n")
+            out.append(format_score_line(block.query_id, block.candidates[i].docid, block_scores[i]))
     return "".join(out)
 
 
@@ -127,12 +137,13 @@ def rerank_file(
     num_shards: int = 1,
     shard_index: int = 0,
     fingerprint: str | None = None,
-) -> Progress:
+) -> RerankStats:
     """Score every candidate of this shard's queries and write `qid<TAB>docid<TAB>score`, resuming if possible."""
     partial, progress_path = partial_paths(output_path)
     fingerprint = fingerprint or job_fingerprint(input_path, shards=(num_shards, shard_index))
     progress = _load_progress(progress_path, partial, fingerprint)
     started = time.perf_counter()
+    checkpointing = 0.0
     with open(partial, "r+b" if progress.input_lines else "wb") as out:
         out.truncate(progress.output_bytes)
         out.seek(progress.output_bytes)
@@ -143,6 +154,7 @@ def rerank_file(
                 if len(scores) != sum(len(b.candidates) for b in chunk.blocks):
                     raise RuntimeError("internal error: a candidate did not get exactly one score")
                 text = _ranked_lines(chunk, scores).encode("utf-8")
+                durable_from = time.perf_counter()
                 out.write(text)
                 out.flush()
                 os.fsync(out.fileno())
@@ -151,11 +163,12 @@ def rerank_file(
                 progress.candidates += len(scores)
                 progress.output_bytes += len(text)
                 _save_progress(progress_path, progress)
+                checkpointing += time.perf_counter() - durable_from
                 bar.update(len(scores))
     if partial.stat().st_size != progress.output_bytes:
         raise RuntimeError(f"{partial}: size does not match the scored candidates; delete it and rerun")
     os.replace(partial, output_path)
     progress_path.unlink()
-    elapsed = time.perf_counter() - started
-    logger.info("scored %d candidates of %d queries in %.1fs", progress.candidates, progress.queries, elapsed)
-    return progress
+    stats = RerankStats(progress.queries, progress.candidates, time.perf_counter() - started, checkpointing)
+    logger.info("scored %d candidates of %d queries in %.1fs", stats.candidates, stats.queries, stats.seconds)
+    return stats

@@ -6,6 +6,7 @@ first-stage score, optional). This is the schema the reference's `data_script.py
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,6 +38,11 @@ class QueryBlock:
     query: str
     candidates: list[RerankCandidate]
     last_line: int
+
+
+def format_candidate(candidate: RerankCandidate) -> str:
+    """One line of a rerank file, fields in schema order."""
+    return json.dumps(candidate._asdict(), ensure_ascii=False) + "\n"
 
 
 def parse_candidate(path: str | os.PathLike, line: int, text: str) -> RerankCandidate:

@@ -106,6 +106,11 @@ def format_score(score: float) -> str:
     return str(np.float32(score))
 
 
+def format_score_line(qid: str, docid: str, score: float) -> str:
+    """One line of a score file (the inference output): `qid<TAB>docid<TAB>score`."""
+    return f"{qid}\t{docid}\t{format_score(score)}\n"
+
+
 def write_marco_lines(handle: IO[str], qid: str, docids: Iterable[str]) -> int:
     """Write `qid<TAB>docid<TAB>rank` lines, ranks 1..n in the given order; return the number written."""
     count = 0

@@ -6,6 +6,7 @@ A local `.jsonl`/`.jsonl.gz` file or a folder of them is checked line by line an
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +42,11 @@ def _check_passages(record: dict, key: str, path: str | os.PathLike, line: int) 
         except InputError as err:
             raise InputError(path, line, f"{where}: {err.message}") from None
     return checked
+
+
+def format_train_row(row: dict) -> str:
+    """One line of a Tevatron training JSONL."""
+    return json.dumps(row, ensure_ascii=False) + "\n"
 
 
 def check_train_row(record: dict, path: str | os.PathLike, line: int) -> dict:

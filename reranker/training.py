@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
 
 from transformers import set_seed
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from reranker.arguments import ModelArguments, RerankerTrainingArguments, TrainDataArguments
 from reranker.collators import GroupedTrainCollator
@@ -19,6 +21,25 @@ from reranker.train_dataset import GroupedTrainDataset
 from reranker.trainer import RerankerTrainer
 
 logger = logging.getLogger(__name__)
+
+
+def _is_complete(checkpoint: Path) -> bool:
+    """The Trainer writes trainer_state.json last: a checkpoint without a readable one was cut short."""
+    try:
+        json.loads((checkpoint / TRAINER_STATE_NAME).read_text())
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def newest_complete_checkpoint(output_dir: Path) -> str | None:
+    """The newest `checkpoint-N` folder that was written completely (a kill can interrupt a save)."""
+    checkpoints = [p for p in output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*") if p.name.split("-")[-1].isdigit()]
+    for checkpoint in sorted(checkpoints, key=lambda p: int(p.name.split("-")[-1]), reverse=True):
+        if _is_complete(checkpoint):
+            return os.fspath(checkpoint)
+        logger.warning("skipping %s: incomplete (the run was stopped while saving it)", checkpoint)
+    return None
 
 
 def resolve_resume_checkpoint(args: RerankerTrainingArguments) -> str | None:
@@ -34,7 +55,7 @@ def resolve_resume_checkpoint(args: RerankerTrainingArguments) -> str | None:
     output_dir = Path(args.output_dir)
     if args.overwrite_output_dir or not output_dir.is_dir() or not any(output_dir.iterdir()):
         return None
-    last = get_last_checkpoint(os.fspath(output_dir))
+    last = newest_complete_checkpoint(output_dir)
     if last is None:
         raise UsageError(
             f"output_dir {output_dir} is not empty and holds no checkpoint; use --overwrite_output_dir to write there"

@@ -1,0 +1,108 @@
+"""Kill real runs with SIGKILL and run the same command again: the results equal uninterrupted runs."""
+
+import gzip
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification
+
+from reranker.prepare import prepare_rerank_file
+from reranker.queries import read_queries
+from reranker.rerank import partial_paths
+from reranker.runs import read_run
+from reranker.training import newest_complete_checkpoint
+
+from .conftest import ROOT
+
+
+def start(script, *args):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    return subprocess.Popen([sys.executable, str(ROOT / script), *map(str, args)], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def kill_when(process, condition, timeout=120):
+    deadline = time.time() + timeout
+    while not condition():
+        if process.poll() is not None:
+            pytest.fail(f"the run ended before it could be killed:\n{process.stderr.read()[-2000:]}")
+        if time.time() > deadline:
+            process.kill()
+            pytest.fail("timed out waiting to kill the run")
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+
+
+def scored(progress_path) -> int:
+    """Candidates recorded as done (the record is replaced atomically, so a read sees a whole one)."""
+    try:
+        return json.loads(progress_path.read_text())["candidates"]
+    except (OSError, ValueError):
+        return 0
+
+
+def finish(process):
+    _, stderr = process.communicate()
+    assert process.returncode == 0, stderr[-3000:]
+    return stderr
+
+
+@pytest.fixture(scope="module")
+def dev600_input(tmp_path_factory, offline_data):
+    """The real BM25 top-20 of the first 150 dev600 queries: 3000 pairs."""
+    path = tmp_path_factory.mktemp("dev600") / "rerank.jsonl"
+    queries = read_queries(str(offline_data / "dev600" / "queries.tsv"))
+    run = dict(itertools.islice(read_run(offline_data / "dev600" / "run.bm25.trec").items(), 150))
+    prepare_rerank_file(queries, run, "run", str(offline_data / "corpus.jsonl.gz"), str(path))
+    return path
+
+
+def test_killed_inference_resumes_to_a_byte_identical_file(dev600_input, tiny_model_dir, tmp_path):
+    def command(output):
+        return ("reranker_inference.py", "--model_name_or_path", tiny_model_dir, "--encode_in_path",
+                dev600_input, "--encoded_save_path", output, "--chunk_size", "200")  # fmt: skip
+
+    clean = tmp_path / "clean.txt"
+    finish(start(*command(clean)))
+    output = tmp_path / "scores.txt"
+    partial, progress = partial_paths(output)
+    process = start(*command(output))
+    kill_when(process, lambda: scored(progress) >= 600)
+    assert not output.exists() and partial.exists()
+    stderr = finish(start(*command(output)))
+    assert "resuming after input line" in stderr
+    assert output.read_bytes() == clean.read_bytes()
+    assert len(output.read_text().splitlines()) == 3000
+    assert not partial.exists() and not progress.exists()
+
+
+def test_killed_training_resumes_to_the_same_weights(offline_data, tiny_model_dir, tmp_path):
+    train = tmp_path / "train.jsonl"
+    with gzip.open(offline_data / "train.jsonl.gz", "rt") as rows:
+        train.write_text("".join(itertools.islice(rows, 16)))
+
+    def command(output):
+        return ("train_reranker.py", "--model_name_or_path", tiny_model_dir, "--dataset_name", train,
+                "--output_dir", output, "--per_device_train_batch_size", "4", "--train_n_passages", "4",
+                "--max_steps", "12", "--save_steps", "3", "--learning_rate", "1e-3", "--seed", "11",
+                "--p_max_len", "64", "--disable_tqdm", "true")  # fmt: skip
+
+    finish(start(*command(tmp_path / "a")))
+    process = start(*command(tmp_path / "b"))
+    kill_when(process, lambda: newest_complete_checkpoint(tmp_path / "b") is not None)
+    assert not (tmp_path / "b" / "model.safetensors").exists()  # the final model was not written yet
+    stderr = finish(start(*command(tmp_path / "b")))
+    assert "resuming from" in stderr
+    a = AutoModelForSequenceClassification.from_pretrained(tmp_path / "a").state_dict()
+    b = AutoModelForSequenceClassification.from_pretrained(tmp_path / "b").state_dict()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], atol=1e-6, rtol=1e-5, msg=name)
