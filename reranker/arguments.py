@@ -78,11 +78,12 @@ class RerankerTrainingArguments(TrainingArguments):
         if self.warmup_steps == 0:
             self.warmup_steps = self.warmup_ratio
         if not torch.cuda.is_available():
-            self.dataloader_pin_memory = False  # pinning needs an accelerator; spares a warning per epoch
+            # Said explicitly, transformers allows bf16 on the CPU and runs torchrun ranks as gloo DDP (without
+            # it each rank would train alone); pinning needs an accelerator.
+            self.use_cpu = True
+            self.dataloader_pin_memory = False
         if not torch.cuda.is_available() and (self.fp16 or self.bf16):
-            if self.bf16 and cpu_supports_bf16():
-                self.use_cpu = True  # transformers refuses bf16 without a GPU unless told to train on the CPU
-            else:
+            if not (self.bf16 and cpu_supports_bf16()):
                 logger.warning(f"--{'fp16' if self.fp16 else 'bf16'}: no CUDA GPU (or native bf16); training in fp32")
                 self.fp16 = self.bf16 = False
         super().__post_init__()

@@ -1,8 +1,13 @@
-"""Reranking a whole rerank file: streamed in chunks of whole queries, written as it goes, resumable.
+"""Reranking a whole rerank file: streamed in chunks of whole queries, written as it goes, resumable, shardable.
 
-The output is written to `OUT.partial`; after each chunk the partial file is synced and `OUT.progress.json`
-records how far input and output got. Run again after a crash or kill and the same command continues from the
-last completed chunk; the finished file is renamed to `OUT`, so a file under the final name is always complete.
+Chunks: consecutive queries are gathered until they hold at least `chunk_size` candidates. A chunk is sorted by
+length and batched on its own, so its scores do not depend on anything outside it; sharding hands out whole
+chunks (never splitting a query), which makes any sharded run, merged, byte-identical to a single-process run.
+
+Durability: the output is written to `OUT.partial`; after each chunk the partial file is synced and
+`OUT.progress.json` records how far input and output got. Run the same command again after a crash or kill and it
+continues from the last completed chunk; the finished file is renamed to `OUT` (a file under the final name is
+always complete) and `OUT.summary.json` is written beside it.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,17 +28,40 @@ from reranker.prefetch import prefetch
 from reranker.rerank_input import QueryBlock, iter_query_blocks
 from reranker.runs import format_score_line
 from reranker.scoring import PairScorer
+from reranker.summary import read_summary, write_summary
 
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Sharding:
+    """Which chunks one process scores: `levels` are (count, index) pairs, outermost first.
+
+    Chunk c belongs to index c % count of the first level; the chunks of that shard are dealt out again by the
+    next level, and so on: `--encode_num_shard K --encode_shard_index i` on a machine running W torchrun ranks is
+    ((K, i), (W, rank)). Merging the innermost level's outputs round-robin by chunk gives the outer shard's output.
+    """
+
+    levels: tuple[tuple[int, int], ...] = ()
+
+    def owns(self, chunk: int) -> bool:
+        for count, index in self.levels:
+            if chunk % count != index:
+                return False
+            chunk //= count
+        return True
+
+    def outer(self) -> Sharding:
+        return Sharding(self.levels[:-1])
+
+
 @dataclass
 class Progress:
-    """How far a run got: input lines consumed, query blocks seen (all shards), and what this shard wrote."""
+    """How far a run got: input lines consumed, chunks seen (all shards), and what this shard wrote."""
 
     fingerprint: str
     input_lines: int = 0
-    blocks_seen: int = 0
+    chunks_seen: int = 0
     queries: int = 0
     candidates: int = 0
     output_bytes: int = 0
@@ -52,17 +80,22 @@ class RerankStats:
 @dataclass
 class EncodedChunk:
     blocks: list[QueryBlock]
-    input_ids: list[list[int]]
-    token_type_ids: list[list[int]] | None
-    input_lines: int
-    blocks_seen: int
+    input_ids: list[list[int]] = field(default_factory=list)
+    token_type_ids: list[list[int]] | None = None
+    input_lines: int = 0
+    chunks_seen: int = 0
 
 
-def job_fingerprint(input_path: str, **settings) -> str:
-    """Identifies a job: the input file (path, size, mtime) and every setting that changes the output."""
-    stat = os.stat(input_path)
-    key = {"input": os.path.abspath(input_path), "size": stat.st_size, "mtime": stat.st_mtime_ns, **settings}
-    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+def file_stamp(path: str | os.PathLike) -> dict:
+    """Path, size and mtime of a file (or of the files of a folder): changes when the content may have."""
+    path = Path(path)
+    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path] if path.exists() else []
+    return {"path": os.path.abspath(path), "files": [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]}
+
+
+def job_fingerprint(**settings) -> str:
+    """A hash of everything that determines a job's output (input and model stamps, scoring settings)."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def partial_paths(output_path: str | os.PathLike) -> tuple[Path, Path]:
@@ -75,9 +108,7 @@ def _load_progress(progress_path: Path, partial: Path, fingerprint: str) -> Prog
     if progress_path.is_file() and partial.is_file():
         saved = Progress(**json.loads(progress_path.read_text()))
         if saved.fingerprint == fingerprint and partial.stat().st_size >= saved.output_bytes:
-            logger.info(
-                "resuming after input line %d (%d candidates already scored)", saved.input_lines, saved.candidates
-            )
+            logger.info("resuming after input line %d (%d pairs already scored)", saved.input_lines, saved.candidates)
             return saved
         logger.warning("ignoring %s: it belongs to a different job", progress_path)
     return Progress(fingerprint)
@@ -89,33 +120,39 @@ def _save_progress(progress_path: Path, progress: Progress) -> None:
     os.replace(tmp, progress_path)
 
 
-def _encode_chunks(
-    scorer: PairScorer, input_path: str, start: Progress, chunk_size: int, num_shards: int, shard_index: int
-) -> Iterator[EncodedChunk]:
+def _encode(scorer: PairScorer, chunk: EncodedChunk) -> EncodedChunk:
     encoder = scorer.encoder
+    queries = encoder.tokenize_queries([b.query for b in chunk.blocks])
+    candidates = [c for b in chunk.blocks for c in b.candidates]
+    passages = iter(encoder.tokenize_passages([c.title for c in candidates], [c.text for c in candidates]))
+    pairs = [encoder.join(q, next(passages)) for q, b in zip(queries, chunk.blocks, strict=True) for _ in b.candidates]
+    chunk.input_ids = [ids for ids, _ in pairs]
+    chunk.token_type_ids = [types for _, types in pairs] if encoder.uses_token_types else None
+    return chunk
+
+
+def iter_chunks(
+    input_path: str, chunk_size: int, skip_lines: int = 0, first_chunk: int = 0
+) -> Iterator[tuple[int, list[QueryBlock], int]]:
+    """Yield (chunk number, query blocks, last input line) for every chunk of a rerank file."""
     blocks: list[QueryBlock] = []
-    lines, seen, pending = start.input_lines, start.blocks_seen, 0
-
-    def encode() -> EncodedChunk:
-        if not blocks:  # nothing of this shard since the last chunk: still record how far the input got
-            return EncodedChunk([], [], None, lines, seen)
-        queries = encoder.tokenize_queries([b.query for b in blocks])
-        candidates = [c for b in blocks for c in b.candidates]
-        passages = iter(encoder.tokenize_passages([c.title for c in candidates], [c.text for c in candidates]))
-        pairs = [encoder.join(q, next(passages)) for q, b in zip(queries, blocks, strict=True) for _ in b.candidates]
-        types = [t for _, t in pairs] if encoder.uses_token_types else None
-        return EncodedChunk(list(blocks), [ids for ids, _ in pairs], types, lines, seen)
-
-    for block in iter_query_blocks(input_path, skip_lines=start.input_lines):
-        if seen % num_shards == shard_index:
-            blocks.append(block)
-            pending += len(block.candidates)
-        seen, lines = seen + 1, block.last_line
+    pending, number = 0, first_chunk
+    for block in iter_query_blocks(input_path, skip_lines=skip_lines):
+        blocks.append(block)
+        pending += len(block.candidates)
         if pending >= chunk_size:
-            yield encode()
-            blocks, pending = [], 0
-    if blocks or lines > start.input_lines or start.input_lines == 0:
-        yield encode()
+            yield number, blocks, block.last_line
+            blocks, pending, number = [], 0, number + 1
+    if blocks:
+        yield number, blocks, blocks[-1].last_line
+
+
+def _own_chunks(
+    scorer: PairScorer, input_path: str, start: Progress, chunk_size: int, sharding: Sharding
+) -> Iterator[EncodedChunk]:
+    for number, blocks, last_line in iter_chunks(input_path, chunk_size, start.input_lines, start.chunks_seen):
+        if sharding.owns(number):
+            yield _encode(scorer, EncodedChunk(blocks, input_lines=last_line, chunks_seen=number + 1))
 
 
 def _ranked_lines(chunk: EncodedChunk, scores: np.ndarray) -> str:
@@ -134,20 +171,29 @@ def rerank_file(
     input_path: str,
     output_path: str,
     chunk_size: int = 20000,
-    num_shards: int = 1,
-    shard_index: int = 0,
-    fingerprint: str | None = None,
+    sharding: Sharding = Sharding(),
+    job: str | None = None,
+    arguments: dict | None = None,
 ) -> RerankStats:
-    """Score every candidate of this shard's queries and write `qid<TAB>docid<TAB>score`, resuming if possible."""
+    """Score every candidate of this shard's chunks and write `qid<TAB>docid<TAB>score`, resuming if possible.
+
+    `job` identifies the input, model and settings (default: the input file alone); with the sharding and chunk
+    size it makes the fingerprint that progress records and the output's summary carry. If `output_path` is
+    already complete for the same fingerprint, nothing is done.
+    """
+    job = job or job_fingerprint(input=file_stamp(input_path))
+    fingerprint = job_fingerprint(job=job, sharding=sharding.levels, chunk_size=chunk_size)
+    done = read_summary(output_path) if Path(output_path).exists() else None
+    if done and done.get("fingerprint") == fingerprint:
+        logger.info("%s is already complete for this job", output_path)
+        return RerankStats(done["queries"], done["candidates"], 0.0, 0.0)
     partial, progress_path = partial_paths(output_path)
-    fingerprint = fingerprint or job_fingerprint(input_path, shards=(num_shards, shard_index))
     progress = _load_progress(progress_path, partial, fingerprint)
-    started = time.perf_counter()
-    checkpointing = 0.0
+    started, checkpointing, resumed_at = time.perf_counter(), 0.0, progress.candidates
     with open(partial, "r+b" if progress.input_lines else "wb") as out:
         out.truncate(progress.output_bytes)
         out.seek(progress.output_bytes)
-        chunks = prefetch(_encode_chunks(scorer, input_path, progress, chunk_size, num_shards, shard_index))
+        chunks = prefetch(_own_chunks(scorer, input_path, progress, chunk_size, sharding))
         with tqdm(total=None, initial=progress.candidates, desc="scoring", unit=" pairs") as bar:
             for chunk in chunks:
                 scores = scorer.score_encoded(chunk.input_ids, chunk.token_type_ids)
@@ -158,7 +204,7 @@ def rerank_file(
                 out.write(text)
                 out.flush()
                 os.fsync(out.fileno())
-                progress.input_lines, progress.blocks_seen = chunk.input_lines, chunk.blocks_seen
+                progress.input_lines, progress.chunks_seen = chunk.input_lines, chunk.chunks_seen
                 progress.queries += len(chunk.blocks)
                 progress.candidates += len(scores)
                 progress.output_bytes += len(text)
@@ -168,7 +214,13 @@ def rerank_file(
     if partial.stat().st_size != progress.output_bytes:
         raise RuntimeError(f"{partial}: size does not match the scored candidates; delete it and rerun")
     os.replace(partial, output_path)
-    progress_path.unlink()
+    progress_path.unlink(missing_ok=True)
     stats = RerankStats(progress.queries, progress.candidates, time.perf_counter() - started, checkpointing)
+    write_summary(
+        output_path, "inference", arguments or {}, fingerprint=fingerprint, job=job, sharding=sharding.levels,
+        chunk_size=chunk_size, queries=stats.queries, candidates=stats.candidates, seconds=round(stats.seconds, 3),
+        pairs_per_second=round((stats.candidates - resumed_at) / max(stats.seconds, 1e-9), 1),
+        checkpoint_seconds=round(stats.checkpoint_seconds, 3),
+    )  # fmt: skip
     logger.info("scored %d candidates of %d queries in %.1fs", stats.candidates, stats.queries, stats.seconds)
     return stats

@@ -127,14 +127,16 @@ def write_trec_lines(handle: IO[str], qid: str, scored: Iterable[tuple[str, floa
     return count
 
 
-def iter_score_blocks(path: str | os.PathLike) -> Iterator[tuple[str, list[tuple[str, float]]]]:
+def iter_score_blocks(
+    path: str | os.PathLike, allow_empty: bool = False
+) -> Iterator[tuple[str, list[tuple[str, float]]]]:
     """Stream a score file (`qid<TAB>docid<TAB>score`) one query block at a time, in file order.
 
     A query whose lines are not contiguous, or a repeated docid within a query, is an InputError.
     """
     finished: set[str] = set()
     qid, block, docids = None, [], set()
-    for line, text in iter_lines(path):
+    for line, text in iter_lines(path, allow_empty=allow_empty):
         q, docid, score_text = split_columns(text, (3,), path, line)
         score = parse_float(score_text, "score", path, line)
         if q != qid:

@@ -22,8 +22,9 @@ def open_binary(path: str | os.PathLike) -> IO[bytes]:
     return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
 
 
-def iter_lines(path: str | os.PathLike, skip: int = 0) -> Iterator[tuple[int, str]]:
-    """Yield (1-based line number, text without its newline) for every line; an empty file is an error.
+def iter_lines(path: str | os.PathLike, skip: int = 0, allow_empty: bool = False) -> Iterator[tuple[int, str]]:
+    """Yield (1-based line number, text without its newline) for every line; an empty file is an error
+    unless `allow_empty`.
 
     Lines are decoded one by one so a bad byte is reported on its own line. The first `skip` lines are read
     but not decoded (used to resume).
@@ -41,7 +42,7 @@ def iter_lines(path: str | os.PathLike, skip: int = 0) -> Iterator[tuple[int, st
                 yield number, text.rstrip("\r\n")
         except (EOFError, gzip.BadGzipFile, zlib.error) as err:
             raise InputError(path, number + 1, f"cannot decompress ({err})") from None
-    if number == 0:
+    if number == 0 and not allow_empty:
         raise InputError(path, None, "file is empty")
 
 

@@ -4,11 +4,13 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from reranker.errors import InputError
+from reranker.errors import InputError, UsageError
+from reranker.merge_scores import merge_score_files
 from reranker.pair_encoding import PairEncoder
-from reranker.rerank import partial_paths, rerank_file
+from reranker.rerank import Sharding, partial_paths, rerank_file
 from reranker.rerank_input import summarize_rerank_file
 from reranker.scoring import PairScorer
+from reranker.summary import read_summary, summary_path
 
 
 class LengthModel(torch.nn.Module):
@@ -51,16 +53,48 @@ def test_scores_sorted_descending_ties_in_input_order(tmp_path, scorer):
     assert not any(path.exists() for path in partial_paths(tmp_path / "out.txt"))
 
 
-def test_shards_split_by_query_round_robin(tmp_path, scorer):
+def test_sharding_deals_out_chunks():
+    assert [c for c in range(8) if Sharding(((2, 1),)).owns(c)] == [1, 3, 5, 7]
+    # shard 1 of 2, then rank 0 of 2 within it: chunks 1, 5 (every other chunk of that shard)
+    assert [c for c in range(8) if Sharding(((2, 1), (2, 0))).owns(c)] == [1, 5]
+    assert all(Sharding().owns(c) for c in range(3))
+
+
+@pytest.mark.parametrize("num_shards", [2, 3, 5])
+def test_shards_merge_into_the_single_process_file(tmp_path, scorer, num_shards):
     write_rerank(tmp_path / "in.jsonl", QUERIES)
-    rerank_file(scorer, str(tmp_path / "in.jsonl"), str(tmp_path / "full.txt"))
-    rerank_file(scorer, str(tmp_path / "in.jsonl"), str(tmp_path / "s0.txt"), num_shards=2, shard_index=0)
-    rerank_file(scorer, str(tmp_path / "in.jsonl"), str(tmp_path / "s1.txt"), num_shards=2, shard_index=1)
-    assert {line.split("\t")[0] for line in (tmp_path / "s0.txt").read_text().splitlines()} == {"a", "c"}
-    assert {line.split("\t")[0] for line in (tmp_path / "s1.txt").read_text().splitlines()} == {"b"}
-    full = (tmp_path / "full.txt").read_text().splitlines()
-    shards = (tmp_path / "s0.txt").read_text().splitlines() + (tmp_path / "s1.txt").read_text().splitlines()
-    assert sorted(full) == sorted(shards)
+    rerank_file(scorer, str(tmp_path / "in.jsonl"), str(tmp_path / "full.txt"), chunk_size=3)
+    shards = [tmp_path / f"s{i}.txt" for i in range(num_shards)]
+    for i, shard in enumerate(shards):
+        rerank_file(
+            scorer, str(tmp_path / "in.jsonl"), str(shard), chunk_size=3, sharding=Sharding(((num_shards, i),))
+        )
+    # chunks of >= 3 pairs: [a] [b c]; shard 0 has [a], shard 1 [b c], the rest nothing
+    assert {line.split("\t")[0] for line in shards[1].read_text().splitlines()} == {"b", "c"}
+    assert merge_score_files(shards, tmp_path / "merged.txt") == (3, 9)
+    assert (tmp_path / "merged.txt").read_bytes() == (tmp_path / "full.txt").read_bytes()
+    assert read_summary(tmp_path / "merged.txt")["fingerprint"] == read_summary(tmp_path / "full.txt")["fingerprint"]
+
+
+def test_merge_checks_shards(tmp_path, scorer):
+    write_rerank(tmp_path / "in.jsonl", QUERIES * 1)
+    shards = [tmp_path / f"s{i}.txt" for i in range(2)]
+    for i, shard in enumerate(shards):
+        rerank_file(scorer, str(tmp_path / "in.jsonl"), str(shard), chunk_size=2, sharding=Sharding(((2, i),)))
+    with pytest.raises(InputError, match="expected \\[\\(2, 0\\)\\]: give each shard once, in order"):
+        merge_score_files(shards[::-1], tmp_path / "m.txt")
+    with pytest.raises(InputError, match="expected \\[\\(1, 0\\)\\]"):
+        merge_score_files(shards[:1], tmp_path / "m.txt")
+    for shard in shards:
+        summary_path(shard).unlink()
+    with pytest.raises(UsageError, match="give --chunk_size"):
+        merge_score_files(shards, tmp_path / "m.txt")
+    assert merge_score_files(shards, tmp_path / "m.txt", chunk_size=2) == (3, 9)
+    with pytest.raises(InputError, match="query 'a' is in more than one shard"):
+        merge_score_files([shards[0], shards[0]], tmp_path / "m2.txt", chunk_size=2)
+    with pytest.raises(InputError, match="shard ended early"):
+        merge_score_files([shards[1], shards[0]], tmp_path / "m2.txt", chunk_size=2)
+    assert not (tmp_path / "m2.txt").exists()
 
 
 def test_resume_after_a_crash_gives_identical_output(tmp_path, scorer, monkeypatch):

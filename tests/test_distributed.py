@@ -1,0 +1,99 @@
+"""torchrun on this CPU (gloo, 2 processes): DDP training with resume, and sharded inference merged into the
+same file as a single process writes."""
+
+import gzip
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification
+
+from reranker.training import newest_complete_checkpoint
+
+from .conftest import ROOT
+
+
+def torchrun(*args, wait=True):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", *map(str, args)]
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)  # fmt: skip
+    if not wait:
+        return process
+    output, _ = process.communicate()
+    assert process.returncode == 0, output[-4000:]
+    return output
+
+
+def single(*args):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, *map(str, args)], env=env, cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-4000:]
+
+
+@pytest.fixture(scope="module")
+def rerank_input(tmp_path_factory, offline_data):
+    """The real BM25 top-20 of 40 dev600 queries, with passage texts."""
+    from reranker.prepare import prepare_rerank_file
+    from reranker.queries import read_queries
+    from reranker.runs import read_run
+
+    path = tmp_path_factory.mktemp("dist") / "rerank.jsonl"
+    run = dict(itertools.islice(read_run(offline_data / "dev600" / "run.bm25.trec").items(), 40))
+    queries = read_queries(str(offline_data / "dev600" / "queries.tsv"))
+    prepare_rerank_file(queries, run, "run", str(offline_data / "corpus.jsonl.gz"), str(path))
+    return path
+
+
+def test_torchrun_and_machine_shards_give_the_single_process_file(rerank_input, tiny_model_dir, tmp_path):
+    def flags(output, *extra):
+        return ("reranker_inference.py", "--model_name_or_path", tiny_model_dir, "--encode_in_path", rerank_input,
+                "--encoded_save_path", output, "--chunk_size", "100", *extra)  # fmt: skip
+
+    single(*flags(tmp_path / "single.txt"))
+    torchrun(*flags(tmp_path / "ranks.txt"))
+    assert (tmp_path / "ranks.txt").read_bytes() == (tmp_path / "single.txt").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ranks.txt", "ranks.txt.summary.json", "single.txt",
+                                                          "single.txt.summary.json"]  # fmt: skip
+    # two "machines": shard 0 on 2 torchrun ranks, shard 1 in one process; merged with reranker.merge_scores
+    torchrun(*flags(tmp_path / "shard0.txt", "--encode_num_shard", "2", "--encode_shard_index", "0"))
+    single(*flags(tmp_path / "shard1.txt", "--encode_num_shard", "2", "--encode_shard_index", "1"))
+    single("-m", "reranker.merge_scores", "--inputs", tmp_path / "shard0.txt", tmp_path / "shard1.txt",
+           "--output", tmp_path / "merged.txt")  # fmt: skip
+    assert (tmp_path / "merged.txt").read_bytes() == (tmp_path / "single.txt").read_bytes()
+
+
+def test_ddp_training_saves_once_and_resumes(offline_data, tiny_model_dir, tmp_path):
+    train = tmp_path / "train.jsonl"
+    with gzip.open(offline_data / "train.jsonl.gz", "rt") as rows:
+        train.write_text("".join(itertools.islice(rows, 16)))
+
+    def flags(output):
+        return ("train_reranker.py", "--model_name_or_path", tiny_model_dir, "--dataset_name", train, "--output_dir",
+                output, "--per_device_train_batch_size", "2", "--train_n_passages", "4", "--max_steps", "8",
+                "--save_steps", "2", "--logging_steps", "1", "--learning_rate", "1e-3", "--p_max_len", "64",
+                "--disable_tqdm", "true")  # fmt: skip
+
+    torchrun(*flags(tmp_path / "a"))
+    history = json.loads((tmp_path / "a" / "trainer_state.json").read_text())["log_history"]
+    # 16 queries, 2 ranks x 2 groups = 4 groups a step: a quarter epoch per step
+    assert [h["epoch"] for h in history if "loss" in h] == [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]
+    process = torchrun(*flags(tmp_path / "b"), wait=False)
+    deadline = time.time() + 300
+    while newest_complete_checkpoint(tmp_path / "b") is None:
+        assert process.poll() is None and time.time() < deadline, "the run ended before it could be killed"
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (tmp_path / "b" / "model.safetensors").exists()
+    assert "resuming from" in torchrun(*flags(tmp_path / "b"))
+    a = AutoModelForSequenceClassification.from_pretrained(tmp_path / "a").state_dict()
+    b = AutoModelForSequenceClassification.from_pretrained(tmp_path / "b").state_dict()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], atol=1e-6, rtol=1e-5, msg=name)
