@@ -55,6 +55,8 @@ class TrainDataArguments(EncodingArguments):
         False, "Pad every pair to q_max_len + p_max_len (the reference) instead of dynamically."
     )
     data_cache_dir: str | None = opt(None, "Where the Arrow cache of the data goes.")
+    eval_rerank_file: str | None = opt(None, "Rerank input JSONL to evaluate on (every eval_steps, or at the end).")
+    eval_qrels: str | None = opt(None, "Qrels of --eval_rerank_file.")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -62,6 +64,8 @@ class TrainDataArguments(EncodingArguments):
             raise UsageError("--dataset_name is required (a Hub dataset or a local .jsonl[.gz] file or folder)")
         if self.train_n_passages < 2:
             raise UsageError(f"--train_n_passages must be >= 2 (1 positive + negatives), got {self.train_n_passages}")
+        if bool(self.eval_rerank_file) != bool(self.eval_qrels):
+            raise UsageError("--eval_rerank_file and --eval_qrels go together")
 
 
 @dataclass
@@ -77,6 +81,8 @@ class RerankerTrainingArguments(TrainingArguments):
             raise UsageError(f"--warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.warmup_steps == 0:
             self.warmup_steps = self.warmup_ratio
+        if self.load_best_model_at_end and self.metric_for_best_model is None:
+            self.metric_for_best_model = "mrr_at_10"
         if not torch.cuda.is_available():
             # Said explicitly, transformers allows bf16 on the CPU and runs torchrun ranks as gloo DDP (without
             # it each rank would train alone); pinning needs an accelerator.

@@ -8,6 +8,8 @@ from reranker.cli.common import exits_on_bad_input
 from reranker.metrics import DEFAULT_METRICS, evaluate
 from reranker.qrels import read_qrels
 from reranker.runs import RUN_FORMATS, read_run
+from reranker.summary import write_summary
+from reranker.textio import atomic_output
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--metrics", nargs="*", default=list(DEFAULT_METRICS), help="ir_measures names, e.g. nDCG@10 RR@10 R@1000."
     )
+    parser.add_argument("--output", default=None, help="Also write the report here (and a JSON summary beside it).")
     return parser
 
 
@@ -26,6 +29,11 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     result = evaluate(read_qrels(args.qrels), read_run(args.run, args.run_format), args.metrics)
     print(result.report())
+    if args.output:
+        with atomic_output(args.output) as out:
+            out.write(result.report() + "\n")
+        write_summary(args.output, "evaluate", vars(args), mrr_at_10=result.mrr_at_10, metrics=result.metrics,
+                      queries_ranked=result.queries_ranked, queries_missing=result.queries_missing)  # fmt: skip
 
 
 if __name__ == "__main__":

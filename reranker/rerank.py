@@ -27,7 +27,7 @@ from tqdm import tqdm
 from reranker.prefetch import prefetch
 from reranker.rerank_input import QueryBlock, iter_query_blocks
 from reranker.runs import format_score_line
-from reranker.scoring import PairScorer
+from reranker.scoring import PairScorer, ranked_order
 from reranker.summary import read_summary, write_summary
 
 logger = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ def _ranked_lines(chunk: EncodedChunk, scores: np.ndarray) -> str:
     for block in chunk.blocks:
         block_scores = scores[offset : offset + len(block.candidates)]
         offset += len(block.candidates)
-        for i in np.argsort(-block_scores, kind="stable"):
+        for i in ranked_order(block_scores):
             out.append(format_score_line(block.query_id, block.candidates[i].docid, block_scores[i]))
     return "".join(out)
 

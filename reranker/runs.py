@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import IO, NamedTuple
+
+from tqdm import tqdm
 
 from reranker.errors import InputError, UsageError
 from reranker.fields import parse_float, parse_int, split_columns
@@ -43,7 +46,7 @@ def _parse_rows(path: str | os.PathLike, run_format: str) -> tuple[str, list[tup
     """Split every line into (line, qid, docid, rank text, score text) and settle the format."""
     rows = []
     first_count = None
-    for line, text in iter_lines(path):
+    for line, text in tqdm(iter_lines(path), desc=f"reading {Path(path).name}", unit=" lines", mininterval=1):
         columns = split_columns(text, (3, 6), path, line)
         if first_count is None:
             first_count = len(columns)

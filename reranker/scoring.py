@@ -26,6 +26,11 @@ def length_sorted_batches(
         start += size
 
 
+def ranked_order(scores: np.ndarray) -> np.ndarray:
+    """Indices by score, descending; ties keep input order (a stable sort)."""
+    return np.argsort(-scores, kind="stable")
+
+
 class PairScorer:
     """Scores (query, passage) pairs with a sequence-classification model; returns fp32 numpy scores."""
 

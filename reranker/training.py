@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
+from dataclasses import asdict
 from pathlib import Path
 
 from transformers import set_seed
@@ -14,8 +16,11 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from reranker.arguments import ModelArguments, RerankerTrainingArguments, TrainDataArguments
 from reranker.collators import GroupedTrainCollator
 from reranker.errors import UsageError
+from reranker.model_card import write_model_card
 from reranker.modeling import load_cross_encoder, load_tokenizer
 from reranker.pair_encoding import PairEncoder
+from reranker.rerank_eval import RerankEvaluator
+from reranker.summary import write_summary
 from reranker.train_data import load_train_dataset
 from reranker.train_dataset import GroupedTrainDataset
 from reranker.trainer import RerankerTrainer
@@ -64,6 +69,9 @@ def resolve_resume_checkpoint(args: RerankerTrainingArguments) -> str | None:
     return last
 
 
+IDENTITY = "torch.nn.modules.linear.Identity"
+
+
 def build_trainer(
     model_args: ModelArguments, data_args: TrainDataArguments, training_args: RerankerTrainingArguments
 ) -> RerankerTrainer:
@@ -74,6 +82,11 @@ def build_trainer(
     model = load_cross_encoder(
         model_args.model_name_or_path, model_args.config_name, model_args.cache_dir, model_args.model_revision
     )
+    # sentence-transformers' CrossEncoder(path) then returns the raw logit, i.e. our score, not its sigmoid
+    model.config.sentence_transformers = {
+        **getattr(model.config, "sentence_transformers", {}),
+        "activation_fn": IDENTITY,
+    }
     with training_args.main_process_first(desc="loading training data"):
         rows = load_train_dataset(
             data_args.dataset_name, data_args.dataset_split, data_args.dataset_revision, data_args.data_cache_dir
@@ -88,21 +101,42 @@ def build_trainer(
         data_args.dataset_name,
     )
     encoder = PairEncoder(tokenizer, data_args.q_max_len, data_args.p_max_len, data_args.passage_field_separator)
+    evaluator = None
+    if data_args.eval_rerank_file:
+        evaluator = RerankEvaluator(
+            data_args.eval_rerank_file, data_args.eval_qrels, encoder, training_args.per_device_eval_batch_size
+        )
     return RerankerTrainer(
         model=model,
         args=training_args,
         train_dataset=dataset,
+        eval_dataset=evaluator.blocks if evaluator else None,
         data_collator=GroupedTrainCollator(encoder, pad_to_max_length=data_args.pad_to_max_length),
         processing_class=tokenizer,
         group_size=data_args.train_n_passages,
+        rerank_evaluator=evaluator,
     )
 
 
 def train(model_args: ModelArguments, data_args: TrainDataArguments, training_args: RerankerTrainingArguments) -> None:
-    """Train a cross-encoder and save it (model + tokenizer) to output_dir."""
+    """Train a cross-encoder and save it (model, tokenizer, model card, summary) to output_dir."""
     resume_from = resolve_resume_checkpoint(training_args)
     set_seed(training_args.seed)
+    started = time.perf_counter()
     trainer = build_trainer(model_args, data_args, training_args)
-    trainer.train(resume_from_checkpoint=resume_from)
+    result = trainer.train(resume_from_checkpoint=resume_from)
+    if trainer.rerank_evaluator is not None and training_args.eval_strategy == "no":
+        trainer.evaluate()  # no evaluation during training was asked for: evaluate the final model once
     trainer.save_model()
     trainer.save_state()
+    if trainer.is_world_process_zero():
+        queries = len(trainer.train_dataset)
+        write_model_card(training_args.output_dir, model_args, data_args, training_args, trainer.state, queries)
+        groups = trainer.state.global_step * training_args.per_device_train_batch_size * training_args.world_size
+        write_summary(
+            training_args.output_dir, "train", {**asdict(model_args), **asdict(data_args),
+                                                **training_args.to_dict()},
+            queries=queries, steps=trainer.state.global_step, epochs=trainer.state.epoch,
+            resumed_from=resume_from, train_loss=result.training_loss, seconds=round(time.perf_counter() - started, 3),
+            groups_per_second=round(groups / max(result.metrics["train_runtime"], 1e-9), 3),
+        )  # fmt: skip

@@ -74,6 +74,13 @@ def test_five_stages(sample, tiny_model_dir, offline_data, run_script, tmp_path)
     assert [(q, d) for q, d, _ in ranked] == [(q, d) for q, d, _ in lines]
     assert [int(r) for _, _, r in ranked[:20]] == list(range(1, 21))
 
+    summaries = {stage: json.loads((path.parent / (path.name + ".summary.json")).read_text())
+                 for stage, path in [("prepare", rerank_input), ("inference", scores), ("convert", marco)]}  # fmt: skip
+    assert [s["stage"] for s in summaries.values()] == ["prepare", "inference", "convert"]
+    assert summaries["prepare"]["candidates"] == summaries["inference"]["candidates"] == 100
+    assert summaries["convert"]["lines"] == 100 and summaries["inference"]["pairs_per_second"] > 0
+    assert summaries["inference"]["arguments"]["per_device_eval_batch_size"] == 156
+
     report = run_script("-m", "reranker.evaluate", "--qrels", sample / "qrels.txt", "--run", marco).stdout.splitlines()
     assert report[0] == report[3] == "#####################"
     assert report[1].startswith("MRR @10: ") and report[2] == "QueriesRanked: 5"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import time
 
 from reranker.cli.common import exits_on_bad_input
 from reranker.convert import OUTPUT_FORMATS, convert_scores
+from reranker.summary import write_summary
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,5 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
 @exits_on_bad_input
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    started = time.perf_counter()
     stats = convert_scores(args.input, args.output, args.format, args.tag)
+    write_summary(args.output, "convert", vars(args), queries=stats.queries, lines=stats.lines,
+                  seconds=round(time.perf_counter() - started, 3))  # fmt: skip
     print(f"wrote {stats.lines} lines of {stats.queries} queries to {args.output}")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import time
 
 from reranker.cli.common import exits_on_bad_input, setup_logging
 from reranker.errors import UsageError
 from reranker.runs import RUN_FORMATS
+from reranker.summary import write_summary
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,11 +45,15 @@ def main(argv: list[str] | None = None) -> None:
     from reranker.queries import read_queries
     from reranker.runs import read_run
 
+    started = time.perf_counter()
     run = read_run(args.retrieval, args.run_format, args.depth)
     queries = read_queries(args.query_data_name, args.query_data_split, args.query_data_revision)
     stats = prepare_rerank_file(
         queries, run, args.retrieval, args.corpus, args.output_path, args.skip_missing, args.corpus_revision
     )
+    seconds = time.perf_counter() - started
+    write_summary(args.output_path, "prepare", vars(args), queries=stats.queries, candidates=stats.candidates,
+                  skipped_missing=stats.skipped_missing, seconds=round(seconds, 3))  # fmt: skip
     print(f"wrote {stats.candidates} candidates of {stats.queries} queries to {args.output_path}")
     if stats.skipped_missing:
         print(f"skipped {stats.skipped_missing} candidates missing from the corpus")

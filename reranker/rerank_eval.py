@@ -1,0 +1,51 @@
+"""Evaluation during training: rerank a small rerank file with the model being trained, report MRR@10 and nDCG@10."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from reranker.metrics import evaluate
+from reranker.pair_encoding import PairEncoder
+from reranker.qrels import read_qrels
+from reranker.rerank_input import iter_query_blocks
+from reranker.runs import Run, RunEntry
+from reranker.scoring import PairScorer, ranked_order
+
+
+class RerankEvaluator:
+    """Holds the encoded pairs of a rerank file (encoded once) and its qrels, restricted to the file's queries."""
+
+    def __init__(self, rerank_file: str, qrels_file: str, encoder: PairEncoder, batch_size: int = 128) -> None:
+        self.blocks = list(iter_query_blocks(rerank_file))
+        queries = {block.query_id for block in self.blocks}
+        self.qrels = {qid: judged for qid, judged in read_qrels(qrels_file).items() if qid in queries}
+        candidates = [c for block in self.blocks for c in block.candidates]
+        self.input_ids, types = encoder.encode(
+            [c.query for c in candidates], [c.title for c in candidates], [c.text for c in candidates]
+        )
+        self.token_type_ids = types if encoder.uses_token_types else None
+        self.encoder = encoder
+        self.batch_size = batch_size
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def run(self, scores: np.ndarray) -> Run:
+        """The reranked run: each query's candidates by score, descending, ties in input order."""
+        run, offset = {}, 0
+        for block in self.blocks:
+            block_scores = scores[offset : offset + len(block.candidates)]
+            offset += len(block.candidates)
+            order = ranked_order(block_scores)
+            run[block.query_id] = [
+                RunEntry(block.query_id, block.candidates[i].docid, rank, float(block_scores[i]))
+                for rank, i in enumerate(order, start=1)
+            ]
+        return run
+
+    def __call__(self, model: torch.nn.Module, device: torch.device, dtype: torch.dtype | None) -> dict[str, float]:
+        """Score the file with `model` (left in eval mode) and return {"mrr_at_10": ..., "ndcg_at_10": ...}."""
+        scorer = PairScorer(model, self.encoder, device, dtype, self.batch_size)
+        result = evaluate(self.qrels, self.run(scorer.score_encoded(self.input_ids, self.token_type_ids)), ["nDCG@10"])
+        return {"mrr_at_10": result.mrr_at_10, "ndcg_at_10": result.metrics["nDCG@10"]}
