@@ -7,6 +7,8 @@ import json
 import pytest
 from transformers import AutoModelForSequenceClassification
 
+from reranker.summary import summary_path
+
 N_QUERIES = 5
 
 
@@ -74,8 +76,8 @@ def test_five_stages(sample, tiny_model_dir, offline_data, run_script, tmp_path)
     assert [(q, d) for q, d, _ in ranked] == [(q, d) for q, d, _ in lines]
     assert [int(r) for _, _, r in ranked[:20]] == list(range(1, 21))
 
-    summaries = {stage: json.loads((path.parent / (path.name + ".summary.json")).read_text())
-                 for stage, path in [("prepare", rerank_input), ("inference", scores), ("convert", marco)]}  # fmt: skip
+    outputs = {"prepare": rerank_input, "inference": scores, "convert": marco}
+    summaries = {stage: json.loads(summary_path(path).read_text()) for stage, path in outputs.items()}
     assert [s["stage"] for s in summaries.values()] == ["prepare", "inference", "convert"]
     assert summaries["prepare"]["candidates"] == summaries["inference"]["candidates"] == 100
     assert summaries["convert"]["lines"] == 100 and summaries["inference"]["pairs_per_second"] > 0
@@ -94,9 +96,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, run_script):
         "--retrieval", tmp_path / "run.txt", "--output_path", tmp_path / "out.jsonl", check=False,
     )  # fmt: skip
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        f"error: {tmp_path / 'run.txt'}:2: rank must be an integer, got 'two'"
-    ]
+    lines = result.stderr.strip().splitlines()  # a progress bar, then the error as the one last line
+    assert lines[-1] == f"error: {tmp_path / 'run.txt'}:2: rank must be an integer, got 'two'"
+    assert sum(line.startswith("error:") for line in lines) == 1 and "Traceback" not in result.stderr
     result = run_script("prepare_rerank_file.py", "--query_data_name", "q", "--corpus", "c", "--retrieval",
                         tmp_path / "run.txt", "--output_path", "o", "--depth", "0", check=False)  # fmt: skip
     assert result.returncode == 2 and result.stderr.strip() == "error: --depth must be >= 1, got 0"
