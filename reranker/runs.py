@@ -122,11 +122,17 @@ def write_marco_lines(handle: IO[str], qid: str, docids: Iterable[str]) -> int:
     return count
 
 
-def write_trec_lines(handle: IO[str], qid: str, scored: Iterable[tuple[str, float]], tag: str = "reranker") -> int:
-    """Write TREC 6-column lines, ranks 1..n in the given order; return the number written."""
+def write_trec_lines(
+    handle: IO[str], qid: str, scored: Iterable[tuple[str, float]], tag: str = "reranker", decimals: int | None = None
+) -> int:
+    """Write TREC 6-column lines, ranks 1..n in the given order; return the number written.
+
+    Scores are the shortest float32 text, or fixed `decimals` (pyserini's runs have 6).
+    """
     count = 0
     for count, (docid, score) in enumerate(scored, start=1):
-        handle.write(f"{qid} Q0 {docid} {count} {format_score(score)} {tag}\n")
+        text = format_score(score) if decimals is None else f"{score:.{decimals}f}"
+        handle.write(f"{qid} Q0 {docid} {count} {text} {tag}\n")
     return count
 
 
