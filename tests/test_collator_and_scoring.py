@@ -5,7 +5,7 @@ import torch
 from reranker.collators import GroupedTrainCollator, pad_pairs
 from reranker.modeling import load_cross_encoder
 from reranker.pair_encoding import PairEncoder
-from reranker.scoring import PairScorer, length_sorted_batches
+from reranker.scoring import PairScorer, same_length_batches
 from reranker.train_dataset import TrainGroup
 
 GROUPS = [
@@ -47,13 +47,12 @@ def test_padding_does_not_change_the_logits(tokenizer, tiny_model_dir):
     torch.testing.assert_close(dynamic, fixed, atol=1e-5, rtol=1e-5)
 
 
-def test_length_sorted_batches_cover_every_index_once():
-    lengths = [5, 30, 12, 30, 7, 144, 9]
-    batches = list(length_sorted_batches(lengths, batch_size=3))
-    assert [b.tolist() for b in batches] == [[5, 1, 3], [2, 6, 4], [0]]
-    by_tokens = list(length_sorted_batches(lengths, batch_size=100, max_tokens=150))
-    assert sorted(np.concatenate(by_tokens).tolist()) == list(range(7))
-    assert by_tokens[0].tolist() == [5]  # 144 tokens: only one fits in 150
+def test_same_length_batches_cover_every_index_once():
+    lengths = [5, 30, 12, 30, 7, 144, 9, 30, 30, 5]
+    batches = [b.tolist() for b in same_length_batches(lengths, batch_size=3)]
+    assert batches == [[5], [1, 3, 7], [8], [2], [6], [4], [0, 9]]
+    by_tokens = [b.tolist() for b in same_length_batches(lengths, batch_size=100, max_tokens=65)]
+    assert by_tokens == [[5], [1, 3], [7, 8], [2], [6], [4], [0, 9]]  # 144 > 65: alone; 30-token pairs: 2 a batch
 
 
 def test_sorted_batched_scores_equal_one_by_one_scores(tokenizer, tiny_model_dir):

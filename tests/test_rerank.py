@@ -16,7 +16,9 @@ from reranker.summary import read_summary, summary_path
 class LengthModel(torch.nn.Module):
     """Scores a pair by its number of tokens: deterministic, with ties."""
 
-    def forward(self, input_ids, attention_mask, token_type_ids=None):
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None):
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
         return SimpleNamespace(logits=attention_mask.sum(dim=1, keepdim=True).float())
 
 
