@@ -142,8 +142,8 @@ def main() -> None:
 
     pairs = read_pairs(args.input, args.limit)
     tokenizer = load_tokenizer(args.model)
-    lengths = [len(i) for i in PairEncoder(tokenizer, args.q_max_len, args.p_max_len).encode(
-        [c.query for c in pairs], [c.title for c in pairs], [c.text for c in pairs])[0]]  # fmt: skip
+    encoder = PairEncoder(tokenizer, args.q_max_len, args.p_max_len)
+    lengths = encoder.encode([c.query for c in pairs], [c.title for c in pairs], [c.text for c in pairs]).lengths
     untruncated = np.array([fits_untruncated(tokenizer, c, args) for c in pairs])
     fixed = args.q_max_len + args.p_max_len
     print(f"{len(pairs)} pairs, mean length {np.mean(lengths):.1f} tokens (fixed padding: {fixed}); "

@@ -21,14 +21,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def repeat_input(source: Path, target: Path, times: int) -> int:
-    lines = source.read_text().splitlines()
+    with open(source, "rb") as lines:  # bytes: texts may hold U+0085 or U+2028, which str.splitlines splits on
+        records = [json.loads(line) for line in lines]
     with open(target, "w") as out:
         for copy in range(times):
-            for line in lines:
-                record = json.loads(line)
-                record["query_id"] = f"{record['query_id']}-{copy}"
-                out.write(json.dumps(record) + "\n")
-    return len(lines) * times
+            for record in records:
+                out.write(json.dumps({**record, "query_id": f"{record['query_id']}-{copy}"}) + "\n")
+    return len(records) * times
 
 
 def peak_rss_mib(args, input_path: Path, output_path: Path) -> float:

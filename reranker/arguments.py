@@ -51,6 +51,7 @@ class TrainDataArguments(EncodingArguments):
     train_n_passages: int = opt(8, "Passages per query group: 1 positive + n-1 negatives.")
     positive_passage_no_shuffle: bool = opt(False, "Always use the first positive.")
     negative_passage_no_shuffle: bool = opt(False, "Use the first negatives in order.")
+    length_buckets: int = opt(4, "Sub-batches of similar length per step (1: one batch padded to its longest pair).")
     pad_to_max_length: bool = opt(
         False, "Pad every pair to q_max_len + p_max_len (the reference) instead of dynamically."
     )
@@ -64,6 +65,8 @@ class TrainDataArguments(EncodingArguments):
             raise UsageError("--dataset_name is required (a Hub dataset or a local .jsonl[.gz] file or folder)")
         if self.train_n_passages < 2:
             raise UsageError(f"--train_n_passages must be >= 2 (1 positive + negatives), got {self.train_n_passages}")
+        if self.length_buckets < 1:
+            raise UsageError(f"--length_buckets must be >= 1, got {self.length_buckets}")
         if bool(self.eval_rerank_file) != bool(self.eval_qrels):
             raise UsageError("--eval_rerank_file and --eval_qrels go together")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from reranker.pair_encoding import PairEncoder
@@ -39,26 +40,31 @@ def pad_pairs(
 
 @dataclass
 class GroupedTrainCollator:
-    """Encodes a list of groups into one batch of `len(groups) * group_size` pairs, group by group.
+    """Encodes a list of groups into the `len(groups) * group_size` pairs of one step, group by group.
 
-    Pairs are padded to the longest pair of the batch (dynamic padding); `pad_to_max_length` pads every pair to
-    q_max_len + p_max_len as the reference did (kept for benchmarks and comparisons).
+    With `length_buckets` = 1 the pairs form one batch padded to its longest pair. Random groups nearly always
+    hold a passage of full length, so that saves little; with `length_buckets` = K > 1 the pairs are sorted by
+    length and cut into K sub-batches, each padded to its own longest pair (`{"buckets": [...], "restore": ...}`,
+    `restore` putting the sorted logits back in group order), which cuts the padded tokens by about a third.
+    `pad_to_max_length` pads every pair to q_max_len + p_max_len as the reference did (for comparisons).
     """
 
     encoder: PairEncoder
     pad_to_max_length: bool = False
     pad_to_multiple_of: int = 8
+    length_buckets: int = 1
 
-    def __call__(self, groups: list[TrainGroup]) -> dict[str, torch.Tensor]:
-        queries = self.encoder.tokenize_queries([g.query for g in groups])
-        titles = [title for g in groups for title, _ in g.passages]
-        texts = [text for g in groups for _, text in g.passages]
-        passages = iter(self.encoder.tokenize_passages(titles, texts))
-        pairs = [
-            self.encoder.join(query, next(passages))
-            for query, group in zip(queries, groups, strict=True)
-            for _ in group.passages
+    def __call__(self, groups: list[TrainGroup]) -> dict:
+        pairs = self.encoder.join_groups([g.query for g in groups], [g.passages for g in groups])
+        if self.pad_to_max_length or self.length_buckets == 1:
+            return self._pad(pairs)
+        order = np.argsort([-len(ids) for ids, _ in pairs], kind="stable")
+        buckets = [
+            self._pad([pairs[i] for i in part]) for part in np.array_split(order, self.length_buckets) if len(part)
         ]
+        return {"buckets": buckets, "restore": torch.from_numpy(np.argsort(order))}
+
+    def _pad(self, pairs: list[tuple[list[int], list[int]]]) -> dict[str, torch.Tensor]:
         encoder = self.encoder
         return pad_pairs(
             [ids for ids, _ in pairs],

@@ -12,18 +12,22 @@ always complete) and `OUT.summary.json` is written beside it.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from reranker.pair_encoding import EncodedPairs, PairEncoder
 from reranker.prefetch import prefetch
 from reranker.rerank_input import QueryBlock, iter_query_blocks
 from reranker.runs import format_score_line
@@ -77,13 +81,15 @@ class RerankStats:
     checkpoint_seconds: float
 
 
-@dataclass
+@dataclass(frozen=True)
 class EncodedChunk:
-    blocks: list[QueryBlock]
-    input_ids: list[list[int]] = field(default_factory=list)
-    token_type_ids: list[list[int]] | None = None
-    input_lines: int = 0
-    chunks_seen: int = 0
+    """A chunk ready to score: its queries' ids with their candidates' docids (the texts are dropped once
+    encoded, to keep chunks small), the encoded pairs, and where the chunk ends."""
+
+    queries: list[tuple[str, list[str]]]
+    pairs: EncodedPairs
+    input_lines: int
+    chunks_seen: int
 
 
 def file_stamp(path: str | os.PathLike) -> dict:
@@ -120,15 +126,12 @@ def _save_progress(progress_path: Path, progress: Progress) -> None:
     os.replace(tmp, progress_path)
 
 
-def _encode(scorer: PairScorer, chunk: EncodedChunk) -> EncodedChunk:
-    encoder = scorer.encoder
-    queries = encoder.tokenize_queries([b.query for b in chunk.blocks])
-    candidates = [c for b in chunk.blocks for c in b.candidates]
-    passages = iter(encoder.tokenize_passages([c.title for c in candidates], [c.text for c in candidates]))
-    pairs = [encoder.join(q, next(passages)) for q, b in zip(queries, chunk.blocks, strict=True) for _ in b.candidates]
-    chunk.input_ids = [ids for ids, _ in pairs]
-    chunk.token_type_ids = [types for _, types in pairs] if encoder.uses_token_types else None
-    return chunk
+def _encode(encoder: PairEncoder, blocks: list[QueryBlock], input_lines: int, chunks_seen: int) -> EncodedChunk:
+    pairs = encoder.encode_groups(
+        [b.query for b in blocks], [[(c.title, c.text) for c in b.candidates] for b in blocks]
+    )
+    queries = [(b.query_id, [c.docid for c in b.candidates]) for b in blocks]
+    return EncodedChunk(queries, pairs, input_lines, chunks_seen)
 
 
 def iter_chunks(
@@ -152,17 +155,28 @@ def _own_chunks(
 ) -> Iterator[EncodedChunk]:
     for number, blocks, last_line in iter_chunks(input_path, chunk_size, start.input_lines, start.chunks_seen):
         if sharding.owns(number):
-            yield _encode(scorer, EncodedChunk(blocks, input_lines=last_line, chunks_seen=number + 1))
+            yield _encode(scorer.encoder, blocks, last_line, number + 1)
+
+
+def release_freed_memory() -> None:
+    """Hand the heap memory a chunk freed back to the OS (glibc, Linux; elsewhere a no-op).
+
+    On the CPU, oneDNN's buffers for batches of ever-different shapes fragment glibc's heap, which keeps what is
+    freed: without this the process grew chunk after chunk (peak RSS 1.6x higher on a 10x larger input). Once a
+    chunk costs nothing measurable; after every batch, the page faults that follow cost 10-20% of the speed.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _ranked_lines(chunk: EncodedChunk, scores: np.ndarray) -> str:
     """Each query's candidates sorted by score, descending; ties keep input order (stable sort)."""
     out, offset = [], 0
-    for block in chunk.blocks:
-        block_scores = scores[offset : offset + len(block.candidates)]
-        offset += len(block.candidates)
-        for i in ranked_order(block_scores):
-            out.append(format_score_line(block.query_id, block.candidates[i].docid, block_scores[i]))
+    for query_id, docids in chunk.queries:
+        query_scores = scores[offset : offset + len(docids)]
+        offset += len(docids)
+        out.extend(format_score_line(query_id, docids[i], query_scores[i]) for i in ranked_order(query_scores))
     return "".join(out)
 
 
@@ -193,11 +207,11 @@ def rerank_file(
     with open(partial, "r+b" if progress.input_lines else "wb") as out:
         out.truncate(progress.output_bytes)
         out.seek(progress.output_bytes)
-        chunks = prefetch(_own_chunks(scorer, input_path, progress, chunk_size, sharding))
+        chunks = prefetch(_own_chunks(scorer, input_path, progress, chunk_size, sharding), depth=1)
         with tqdm(total=None, initial=progress.candidates, desc="scoring", unit=" pairs") as bar:
             for chunk in chunks:
-                scores = scorer.score_encoded(chunk.input_ids, chunk.token_type_ids)
-                if len(scores) != sum(len(b.candidates) for b in chunk.blocks):
+                scores = scorer.score_encoded(chunk.pairs)
+                if len(scores) != sum(len(docids) for _, docids in chunk.queries):
                     raise RuntimeError("internal error: a candidate did not get exactly one score")
                 text = _ranked_lines(chunk, scores).encode("utf-8")
                 durable_from = time.perf_counter()
@@ -205,12 +219,14 @@ def rerank_file(
                 out.flush()
                 os.fsync(out.fileno())
                 progress.input_lines, progress.chunks_seen = chunk.input_lines, chunk.chunks_seen
-                progress.queries += len(chunk.blocks)
+                progress.queries += len(chunk.queries)
                 progress.candidates += len(scores)
                 progress.output_bytes += len(text)
                 _save_progress(progress_path, progress)
                 checkpointing += time.perf_counter() - durable_from
                 bar.update(len(scores))
+                del chunk, scores
+                release_freed_memory()
     if partial.stat().st_size != progress.output_bytes:
         raise RuntimeError(f"{partial}: size does not match the scored candidates; delete it and rerun")
     os.replace(partial, output_path)

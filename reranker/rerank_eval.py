@@ -21,15 +21,14 @@ class RerankEvaluator:
         queries = {block.query_id for block in self.blocks}
         self.qrels = {qid: judged for qid, judged in read_qrels(qrels_file).items() if qid in queries}
         candidates = [c for block in self.blocks for c in block.candidates]
-        self.input_ids, types = encoder.encode(
+        self.pairs = encoder.encode(
             [c.query for c in candidates], [c.title for c in candidates], [c.text for c in candidates]
         )
-        self.token_type_ids = types if encoder.uses_token_types else None
         self.encoder = encoder
         self.batch_size = batch_size
 
     def __len__(self) -> int:
-        return len(self.input_ids)
+        return len(self.pairs)
 
     def run(self, scores: np.ndarray) -> Run:
         """The reranked run: each query's candidates by score, descending, ties in input order."""
@@ -47,5 +46,5 @@ class RerankEvaluator:
     def __call__(self, model: torch.nn.Module, device: torch.device, dtype: torch.dtype | None) -> dict[str, float]:
         """Score the file with `model` (left in eval mode) and return {"mrr_at_10": ..., "ndcg_at_10": ...}."""
         scorer = PairScorer(model, self.encoder, device, dtype, self.batch_size)
-        result = evaluate(self.qrels, self.run(scorer.score_encoded(self.input_ids, self.token_type_ids)), ["nDCG@10"])
+        result = evaluate(self.qrels, self.run(scorer.score_encoded(self.pairs)), ["nDCG@10"])
         return {"mrr_at_10": result.mrr_at_10, "ndcg_at_10": result.metrics["nDCG@10"]}

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from reranker.pair_encoding import PairEncoder
+from reranker.pair_encoding import EncodedPairs, PairEncoder
 
 
 def same_length_batches(
@@ -69,19 +69,13 @@ class PairScorer:
         return logits[:, 0].float().cpu()
 
     @torch.inference_mode()
-    def score_encoded(self, input_ids: Sequence[list[int]], token_type_ids: Sequence[list[int]] | None) -> np.ndarray:
+    def score_encoded(self, pairs: EncodedPairs) -> np.ndarray:
         """Score already encoded pairs; the result is in input order."""
-        scores = np.empty(len(input_ids), dtype=np.float32)
-        lengths = [len(ids) for ids in input_ids]
-        for index in same_length_batches(lengths, self.batch_size, self.max_tokens_per_batch):
-            # one length: no padding, and no attention mask to pass
-            batch = {"input_ids": torch.tensor([input_ids[i] for i in index])}
-            if token_type_ids is not None:
-                batch["token_type_ids"] = torch.tensor([token_type_ids[i] for i in index])
-            scores[index] = self._forward(batch).numpy()
+        scores = np.empty(len(pairs), dtype=np.float32)
+        for index in same_length_batches(pairs.lengths, self.batch_size, self.max_tokens_per_batch):
+            scores[index] = self._forward(pairs.same_length_batch(index)).numpy()
         return scores
 
     def score_pairs(self, queries: Sequence[str], titles: Sequence[str], texts: Sequence[str]) -> np.ndarray:
         """Score aligned lists of queries and passages."""
-        input_ids, token_type_ids = self.encoder.encode(queries, titles, texts)
-        return self.score_encoded(input_ids, token_type_ids if self.encoder.uses_token_types else None)
+        return self.score_encoded(self.encoder.encode(queries, titles, texts))

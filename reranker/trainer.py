@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from transformers import Trainer
 
 from reranker.modeling import grouped_softmax_loss
@@ -29,9 +30,12 @@ class RerankerTrainer(Trainer):
         return EpochShuffleSampler(len(dataset), seed)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        outputs = model(**inputs)
-        loss = grouped_softmax_loss(outputs.logits, self.group_size)
-        return (loss, outputs) if return_outputs else loss
+        if "buckets" in inputs:  # length-sorted sub-batches: one forward each, logits back in group order
+            logits = torch.cat([model(**bucket).logits for bucket in inputs["buckets"]])[inputs["restore"]]
+        else:
+            logits = model(**inputs).logits
+        loss = grouped_softmax_loss(logits, self.group_size)
+        return (loss, {"logits": logits}) if return_outputs else loss
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
         if self.rerank_evaluator is None:

@@ -111,7 +111,9 @@ def build_trainer(
         args=training_args,
         train_dataset=dataset,
         eval_dataset=evaluator.blocks if evaluator else None,
-        data_collator=GroupedTrainCollator(encoder, pad_to_max_length=data_args.pad_to_max_length),
+        data_collator=GroupedTrainCollator(
+            encoder, pad_to_max_length=data_args.pad_to_max_length, length_buckets=data_args.length_buckets
+        ),
         processing_class=tokenizer,
         group_size=data_args.train_n_passages,
         rerank_evaluator=evaluator,

@@ -38,6 +38,18 @@ def test_collator_keeps_groups_contiguous_and_pads_dynamically(tokenizer):
     assert fixed["input_ids"].shape == (6, 144)
 
 
+def test_length_buckets_restore_group_order(tokenizer, tiny_model_dir):
+    encoder = PairEncoder(tokenizer, 16, 128)
+    bucketed = GroupedTrainCollator(encoder, length_buckets=3)(GROUPS)  # pair lengths 13 10 14 10 6 5
+    widths = [bucket["input_ids"].shape[1] for bucket in bucketed["buckets"]]
+    assert widths == [16, 16, 8] and sum(b["input_ids"].shape[0] for b in bucketed["buckets"]) == 6
+    model = load_cross_encoder(str(tiny_model_dir)).eval()
+    with torch.no_grad():
+        whole = model(**GroupedTrainCollator(encoder)(GROUPS)).logits
+        parts = torch.cat([model(**bucket).logits for bucket in bucketed["buckets"]])[bucketed["restore"]]
+    torch.testing.assert_close(parts, whole, atol=1e-5, rtol=1e-5)
+
+
 def test_padding_does_not_change_the_logits(tokenizer, tiny_model_dir):
     model = load_cross_encoder(str(tiny_model_dir)).eval()
     encoder = PairEncoder(tokenizer, 16, 128)

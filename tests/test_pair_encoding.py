@@ -26,45 +26,45 @@ def test_bert_template(tokenizer):
 
 def test_pair_without_truncation(tokenizer):
     encoder = PairEncoder(tokenizer, q_max_len=16, p_max_len=128)
-    ids, types = encoder.encode([QUERY], [""], [PASSAGE])
-    assert ids[0] == [CLS, WHAT, IS, THE, CAPITAL, OF, FRANCE, SEP, PARIS, IS, THE, CAPITAL, AND, LARGEST, CITY, OF,
+    ids, types = encoder.encode([QUERY], [""], [PASSAGE])[0]
+    assert ids == [CLS, WHAT, IS, THE, CAPITAL, OF, FRANCE, SEP, PARIS, IS, THE, CAPITAL, AND, LARGEST, CITY, OF,
                       FRANCE, SEP]  # fmt: skip
-    assert types[0] == [0] * 8 + [1] * 10
+    assert types == [0] * 8 + [1] * 10
     # identical to the tokenizer's own pair encoding when nothing is cut
-    assert ids[0] == tokenizer(QUERY, PASSAGE)["input_ids"]
-    assert types[0] == tokenizer(QUERY, PASSAGE)["token_type_ids"]
+    assert ids == tokenizer(QUERY, PASSAGE)["input_ids"]
+    assert types == tokenizer(QUERY, PASSAGE)["token_type_ids"]
 
 
 def test_each_half_cut_to_its_own_limit(tokenizer):
     encoder = PairEncoder(tokenizer, q_max_len=5, p_max_len=8)
-    ids, types = encoder.encode([QUERY], [""], [PASSAGE])
+    ids, types = encoder.encode([QUERY], [""], [PASSAGE])[0]
     # q 5 + p 8 + 3 specials = 16 > 13: the 3 extra tokens come off the END OF THE QUERY (only_first)
-    assert ids[0] == [CLS, WHAT, IS, SEP, PARIS, IS, THE, CAPITAL, AND, LARGEST, CITY, OF, SEP]
-    assert types[0] == [0, 0, 0, 0] + [1] * 9
+    assert ids == [CLS, WHAT, IS, SEP, PARIS, IS, THE, CAPITAL, AND, LARGEST, CITY, OF, SEP]
+    assert types == [0, 0, 0, 0] + [1] * 9
 
 
 def test_query_loses_tokens_only_when_the_pair_overflows(tokenizer):
     encoder = PairEncoder(tokenizer, q_max_len=4, p_max_len=12)
-    ids, _ = encoder.encode([QUERY], [""], [PASSAGE])
+    ids, _ = encoder.encode([QUERY], [""], [PASSAGE])[0]
     # passage has 9 tokens: 4 + 9 + 3 = 16 = limit, so the query keeps all 4 tokens
-    assert ids[0] == [CLS, WHAT, IS, THE, CAPITAL, SEP, PARIS, IS, THE, CAPITAL, AND, LARGEST, CITY, OF, FRANCE, SEP]
-    assert len(ids[0]) == 16
+    assert ids == [CLS, WHAT, IS, THE, CAPITAL, SEP, PARIS, IS, THE, CAPITAL, AND, LARGEST, CITY, OF, FRANCE, SEP]
+    assert len(ids) == 16
 
 
 def test_title_is_part_of_the_passage(tokenizer):
     encoder = PairEncoder(tokenizer, q_max_len=16, p_max_len=128)
-    ids, _ = encoder.encode(["capital"], ["France"], ["paris"])
-    assert ids[0] == [CLS, CAPITAL, SEP, FRANCE, PARIS, SEP]
+    ids, _ = encoder.encode(["capital"], ["France"], ["paris"])[0]
+    assert ids == [CLS, CAPITAL, SEP, FRANCE, PARIS, SEP]
 
 
 def test_reference_lengths_never_exceed_144(tokenizer):
     encoder = PairEncoder(tokenizer, q_max_len=16, p_max_len=128)
     long_query = " ".join(["capital"] * 30)
-    ids, types = encoder.encode([long_query], [""], [" ".join(["paris"] * 300)])
-    assert len(ids[0]) == 144
-    assert ids[0][:15] == [CLS] + [CAPITAL] * 13 + [SEP]  # 16 query tokens minus the 3 that overflow
-    assert ids[0][15:] == [PARIS] * 128 + [SEP]
-    assert types[0] == [0] * 15 + [1] * 129
+    ids, types = encoder.encode([long_query], [""], [" ".join(["paris"] * 300)])[0]
+    assert len(ids) == 144
+    assert ids[:15] == [CLS] + [CAPITAL] * 13 + [SEP]  # 16 query tokens minus the 3 that overflow
+    assert ids[15:] == [PARIS] * 128 + [SEP]
+    assert types == [0] * 15 + [1] * 129
 
 
 @pytest.mark.parametrize("q_max_len, p_max_len", [(0, 128), (16, 0)])

@@ -20,7 +20,7 @@ def train_file(tmp_path_factory, offline_data):
     return path
 
 
-def arguments(model_dir, train_file, output_dir, pad_to_max_length=False, **overrides):
+def arguments(model_dir, train_file, output_dir, pad_to_max_length=False, length_buckets=4, **overrides):
     training = {
         "output_dir": str(output_dir), "per_device_train_batch_size": 4, "learning_rate": 1e-3, "max_steps": 6,
         "save_steps": 2, "logging_steps": 1, "seed": 7, "report_to": "none", "disable_tqdm": True,
@@ -34,6 +34,7 @@ def arguments(model_dir, train_file, output_dir, pad_to_max_length=False, **over
             q_max_len=16,
             p_max_len=64,
             pad_to_max_length=pad_to_max_length,
+            length_buckets=length_buckets,
         ),  # fmt: skip
         RerankerTrainingArguments(**training),
     )
@@ -89,10 +90,12 @@ def losses(output_dir):
 def test_dynamic_padding_gives_the_same_loss_curve(tiny_model_without_dropout, train_file, tmp_path):
     """Padding must not change the math. (With dropout on, masks are drawn for differently shaped tensors,
     so curves then agree only statistically; this model has no dropout.)"""
-    train(*arguments(tiny_model_without_dropout, train_file, tmp_path / "dynamic", save_steps=100))
+    train(*arguments(tiny_model_without_dropout, train_file, tmp_path / "buckets", save_steps=100))
+    train(*arguments(tiny_model_without_dropout, train_file, tmp_path / "dynamic", length_buckets=1, save_steps=100))
     train(*arguments(tiny_model_without_dropout, train_file, tmp_path / "fixed", True, save_steps=100))
-    dynamic, fixed = losses(tmp_path / "dynamic"), losses(tmp_path / "fixed")
-    assert len(dynamic) == 6 and dynamic[0] != dynamic[-1]
+    buckets, dynamic, fixed = (losses(tmp_path / name) for name in ("buckets", "dynamic", "fixed"))
+    assert len(buckets) == 6 and buckets[0] != buckets[-1]
+    assert buckets == pytest.approx(fixed, abs=1e-4)
     assert dynamic == pytest.approx(fixed, abs=1e-4)
 
 
