@@ -36,11 +36,12 @@ def build_scorer(model_args: ModelArguments, args: RerankArguments, device: torc
     if args.torch_compile:
         model = torch.compile(model, dynamic=True)
     encoder = PairEncoder(tokenizer, args.q_max_len, args.p_max_len, args.passage_field_separator)
-    return PairScorer(model, encoder, device, dtype, args.per_device_eval_batch_size, args.max_tokens_per_batch)
+    return PairScorer(model, encoder, device, dtype, args.per_device_eval_batch_size, args.max_tokens_per_batch,
+                      args.pad_to_multiple_of)  # fmt: skip
 
 
-def job_of(model_args: ModelArguments, args: RerankArguments, dtype: torch.dtype | None) -> str:
-    """Everything that determines the scores: input file, model and tokenizer files, encoding, precision."""
+def job_of(model_args: ModelArguments, args: RerankArguments, scorer: PairScorer) -> str:
+    """Everything that determines the scores: input file, model and tokenizer files, encoding, precision, padding."""
     return job_fingerprint(
         input=file_stamp(args.encode_in_path),
         model=_stamp(model_args.model_name_or_path),
@@ -48,7 +49,8 @@ def job_of(model_args: ModelArguments, args: RerankArguments, dtype: torch.dtype
         revision=model_args.model_revision,
         lengths=(args.q_max_len, args.p_max_len),
         separator=args.passage_field_separator,
-        dtype=dtype,
+        dtype=scorer.dtype,
+        padding=scorer.pad_to_multiple_of,
     )
 
 
@@ -63,7 +65,7 @@ def run_inference(model_args: ModelArguments, args: RerankArguments) -> RerankSt
     world = World.from_environment()
     device = world.device(args.device)
     scorer = build_scorer(model_args, args, device)
-    job = job_of(model_args, args, scorer.dtype)
+    job = job_of(model_args, args, scorer)
     levels = ((args.encode_num_shard, args.encode_shard_index),) if args.encode_num_shard > 1 else ()
     arguments = {**dataclasses.asdict(model_args), **dataclasses.asdict(args)}
     if world.size == 1:

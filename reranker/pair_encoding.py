@@ -186,10 +186,15 @@ class EncodedPairs:
         start, end = self.offsets[i], self.offsets[i + 1]
         return self.ids[start:end].tolist(), None if self.types is None else self.types[start:end].tolist()
 
-    def same_length_batch(self, index: np.ndarray) -> dict[str, torch.Tensor]:
-        """Model inputs for pairs that all have the same length: no padding and no attention mask needed."""
-        positions = self.offsets[index][:, None] + np.arange(self.offsets[index[0] + 1] - self.offsets[index[0]])
-        batch = {"input_ids": torch.from_numpy(self.ids[positions].astype(np.int64))}
+    def padded_batch(self, index: np.ndarray, length: int, pad_token_id: int) -> dict[str, torch.Tensor]:
+        """Model inputs for pairs `index` right-padded to `length` tokens. The attention mask is left out when no
+        pair needs padding, so that SDPA can take its fused path."""
+        starts = self.offsets[index]
+        real = np.arange(length) < (self.offsets[index + 1] - starts)[:, None]
+        positions = np.where(real, starts[:, None] + np.arange(length), 0)
+        batch = {"input_ids": torch.from_numpy(np.where(real, self.ids[positions], pad_token_id).astype(np.int64))}
         if self.types is not None:
-            batch["token_type_ids"] = torch.from_numpy(self.types[positions].astype(np.int64))
+            batch["token_type_ids"] = torch.from_numpy(np.where(real, self.types[positions], 0).astype(np.int64))
+        if not real.all():
+            batch["attention_mask"] = torch.from_numpy(real.astype(np.int64))
         return batch

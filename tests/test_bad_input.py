@@ -121,6 +121,7 @@ def test_missing_file(tmp_path):
         ({"fp16": True, "bf16": True}, "mutually exclusive"),
         ({"q_max_len": 0}, "q_max_len must be >= 1"),
         ({"max_tokens_per_batch": 100}, "max_tokens_per_batch must hold at least one pair"),
+        ({"pad_to_multiple_of": 0}, "pad_to_multiple_of must be >= 1, got 0"),
         ({"dataset_name": "Tevatron/msmarco-passage"}, "rerank inputs are local JSONL files"),
         ({"encode_in_path": None}, "--encode_in_path is required"),
     ],

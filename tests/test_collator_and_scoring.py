@@ -4,7 +4,7 @@ import torch
 
 from reranker.collators import GroupedTrainCollator, pad_pairs
 from reranker.modeling import load_cross_encoder
-from reranker.pair_encoding import PairEncoder
+from reranker.pair_encoding import EncodedPairs, PairEncoder
 from reranker.scoring import PairScorer, same_length_batches
 from reranker.train_dataset import TrainGroup
 
@@ -65,6 +65,33 @@ def test_same_length_batches_cover_every_index_once():
     assert batches == [[5], [1, 3, 7], [8], [2], [6], [4], [0, 9]]
     by_tokens = [b.tolist() for b in same_length_batches(lengths, batch_size=100, max_tokens=65)]
     assert by_tokens == [[5], [1, 3], [7, 8], [2], [6], [4], [0, 9]]  # 144 > 65: alone; 30-token pairs: 2 a batch
+    by_multiple_of_8 = [b.tolist() for b in same_length_batches(lengths, batch_size=3, multiple=8)]
+    assert by_multiple_of_8 == [[5], [1, 3, 7], [8], [2, 6], [0, 4, 9]]  # 144 | 32: 30 | 16: 12, 9 | 8: 5, 7, 5
+    by_padded_tokens = [b.tolist() for b in same_length_batches(lengths, batch_size=100, max_tokens=70, multiple=8)]
+    assert by_padded_tokens == [[5], [1, 3], [7, 8], [2, 6], [0, 4, 9]]  # 32-token rows: 2 a batch
+
+
+def test_padded_batch_pads_and_masks_only_when_needed():
+    pairs = EncodedPairs.from_pairs([([101, 7, 102], [0, 0, 1]), ([101, 7, 8, 9, 102], [0, 0, 1, 1, 1])], True)
+    padded = pairs.padded_batch(np.array([1, 0]), 8, pad_token_id=0)
+    assert padded["input_ids"].tolist() == [[101, 7, 8, 9, 102, 0, 0, 0], [101, 7, 102, 0, 0, 0, 0, 0]]
+    assert padded["token_type_ids"].tolist() == [[0, 0, 1, 1, 1, 0, 0, 0], [0, 0, 1, 0, 0, 0, 0, 0]]
+    assert padded["attention_mask"].tolist() == [[1] * 5 + [0] * 3, [1] * 3 + [0] * 5]
+    exact = pairs.padded_batch(np.array([0]), 3, pad_token_id=0)
+    assert exact["input_ids"].tolist() == [[101, 7, 102]] and "attention_mask" not in exact
+
+
+def test_padding_to_a_multiple_of_8_keeps_the_scores(tokenizer, tiny_model_dir):
+    model = load_cross_encoder(str(tiny_model_dir))
+    encoder = PairEncoder(tokenizer, 16, 128)
+    queries = ["what is the capital of france"] * 3 + ["cat"] * 3
+    titles = [title for g in GROUPS for title, _ in g.passages]
+    texts = [text for g in GROUPS for _, text in g.passages]
+    exact = PairScorer(model, encoder, torch.device("cpu"), batch_size=4).score_pairs(queries, titles, texts)
+    scorer = PairScorer(model, encoder, torch.device("cpu"), batch_size=4, pad_to_multiple_of=8)
+    padded = scorer.score_pairs(queries, titles, texts)
+    assert scorer.pad_to_multiple_of == 8 and len(set(padded.tolist())) == 6
+    np.testing.assert_allclose(padded, exact, atol=1e-5)
 
 
 def test_sorted_batched_scores_equal_one_by_one_scores(tokenizer, tiny_model_dir):
