@@ -1,7 +1,7 @@
 """Scoring throughput: our inference stage against a reference-style loop and sentence-transformers.
 
     python benchmarks/bench_scoring.py --model DIR --input RERANK_JSONL [--device cpu|cuda] [--limit N]
-        [--batch_size 128] [--bf16 | --fp16] [--qrels QRELS]
+        [--repeat K] [--batch_size 128] [--chunk_size 20000] [--bf16 | --fp16] [--qrels QRELS]
 
 The same pairs are scored three ways in one process, each timed as a whole (model load included):
   ours       `reranker_inference.py` in-process: length-sorted dynamic padding, prefetching tokenizer thread,
@@ -39,9 +39,14 @@ from reranker.rerank_input import iter_query_blocks  # noqa: E402
 from reranker.runs import RunEntry  # noqa: E402
 
 
-def read_pairs(path: str, limit: int | None) -> list:
-    candidates = (c for block in iter_query_blocks(path) for c in block.candidates)
-    return list(itertools.islice(candidates, limit))
+def read_pairs(path: str, limit: int | None, repeat: int = 1) -> list:
+    """The first `limit` candidates, `repeat` times over (later copies' query ids suffixed: each query stays whole,
+    and MRR@10 is that of the first copy)."""
+    candidates = list(itertools.islice((c for block in iter_query_blocks(path) for c in block.candidates), limit))
+    if repeat == 1:
+        return candidates
+    return [c._replace(query_id=f"{c.query_id}-{copy}" if copy else c.query_id)
+            for copy in range(repeat) for c in candidates]  # fmt: skip
 
 
 def write_input(pairs: list, path: Path) -> None:
@@ -55,7 +60,8 @@ def run_ours(args, input_path: Path, workdir: Path) -> dict[tuple[str, str], flo
     output = workdir / "ours.txt"
     flags = ["--model_name_or_path", args.model, "--encode_in_path", str(input_path), "--encoded_save_path",
              str(output), "--per_device_eval_batch_size", str(args.batch_size), "--q_max_len", str(args.q_max_len),
-             "--p_max_len", str(args.p_max_len), "--device", args.device]  # fmt: skip
+             "--p_max_len", str(args.p_max_len), "--device", args.device,
+             "--chunk_size", str(args.chunk_size)]  # fmt: skip
     flags += ["--bf16"] if args.bf16 else ["--fp16"] if args.fp16 else []
     if infer_main(flags) != 0:
         raise SystemExit("our inference failed")
@@ -131,6 +137,8 @@ def main() -> None:
     parser.add_argument("--input", required=True)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--repeat", type=int, default=1, help="Score the input this many times over (GPU timing).")
+    parser.add_argument("--chunk_size", type=int, default=20000, help="Our inference's --chunk_size.")
     parser.add_argument("--batch_size", type=int, default=128)
     parser.add_argument("--q_max_len", type=int, default=16)
     parser.add_argument("--p_max_len", type=int, default=128)
@@ -140,7 +148,7 @@ def main() -> None:
     parser.add_argument("--skip_sentence_transformers", action="store_true")
     args = parser.parse_args()
 
-    pairs = read_pairs(args.input, args.limit)
+    pairs = read_pairs(args.input, args.limit, args.repeat)
     tokenizer = load_tokenizer(args.model)
     encoder = PairEncoder(tokenizer, args.q_max_len, args.p_max_len)
     lengths = encoder.encode([c.query for c in pairs], [c.title for c in pairs], [c.text for c in pairs]).lengths

@@ -40,23 +40,10 @@ def tokenizer(minilm_path):
 
 def save_tiny_bert(path: Path, tokenizer, dropout: float = 0.1) -> Path:
     """A random 2-layer, hidden-128 BERT cross-encoder with MiniLM's vocabulary, saved with its tokenizer."""
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification
+    from reranker.random_model import save_random_bert
 
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=256,
-        num_labels=1,
-        hidden_dropout_prob=dropout,
-        attention_probs_dropout_prob=dropout,
-    )
-    torch.manual_seed(0)
-    BertForSequenceClassification(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return save_random_bert(path, tokenizer.name_or_path, layers=2, hidden=128, heads=2, intermediate=256,
+                            dropout=dropout)  # fmt: skip
 
 
 @pytest.fixture(scope="session")
