@@ -47,3 +47,11 @@ def process_group(world: World) -> Iterator[None]:
 def barrier() -> None:
     if dist.is_initialized():
         dist.barrier()
+
+
+def leave_process_group() -> None:
+    """Wait for every rank, then destroy the process group: a rank that exits while others still use the group
+    can abort in gloo's teardown ("terminate called without an active exception")."""
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

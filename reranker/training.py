@@ -15,6 +15,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from reranker.arguments import ModelArguments, RerankerTrainingArguments, TrainDataArguments
 from reranker.collators import GroupedTrainCollator
+from reranker.distributed import leave_process_group
 from reranker.errors import UsageError
 from reranker.model_card import write_model_card
 from reranker.modeling import load_cross_encoder, load_tokenizer
@@ -142,3 +143,4 @@ def train(model_args: ModelArguments, data_args: TrainDataArguments, training_ar
             resumed_from=resume_from, train_loss=result.training_loss, seconds=round(time.perf_counter() - started, 3),
             groups_per_second=round(groups / max(result.metrics["train_runtime"], 1e-9), 3),
         )  # fmt: skip
+    leave_process_group()

@@ -97,3 +97,5 @@ def test_ddp_training_saves_once_and_resumes(offline_data, tiny_model_dir, tmp_p
     b = AutoModelForSequenceClassification.from_pretrained(tmp_path / "b").state_dict()
     for name in a:
         torch.testing.assert_close(a[name], b[name], atol=1e-6, rtol=1e-5, msg=name)
+    # the same command once more: resumes from the final checkpoint, trains no step, exits cleanly on every rank
+    assert "resuming from" in torchrun(*flags(tmp_path / "b"))
