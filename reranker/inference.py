@@ -50,6 +50,7 @@ def job_of(model_args: ModelArguments, args: RerankArguments, scorer: PairScorer
         lengths=(args.q_max_len, args.p_max_len),
         separator=args.passage_field_separator,
         dtype=scorer.dtype,
+        head="fp32",  # since the head runs in fp32 under autocast: files scored before differ
         padding=scorer.pad_to_multiple_of,
     )
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from reranker.pair_encoding import EncodedPairs, PairEncoder
+from reranker.precision import head_in_fp32
 
 
 def padded_lengths(lengths: Sequence[int], multiple: int) -> np.ndarray:
@@ -61,6 +62,8 @@ class PairScorer:
         pad_to_multiple_of: int | None = None,
     ) -> None:
         self.model = model.eval().to(device)
+        if dtype is not None:
+            head_in_fp32(getattr(model, "_orig_mod", model))  # the module torch.compile wraps, if compiled
         self.encoder = encoder
         self.device = device
         self.dtype = dtype

@@ -20,6 +20,7 @@ from reranker.errors import UsageError
 from reranker.model_card import write_model_card
 from reranker.modeling import load_cross_encoder, load_tokenizer
 from reranker.pair_encoding import PairEncoder
+from reranker.precision import head_in_fp32
 from reranker.rerank_eval import RerankEvaluator
 from reranker.summary import write_summary
 from reranker.train_data import load_train_dataset
@@ -83,6 +84,7 @@ def build_trainer(
     model = load_cross_encoder(
         model_args.model_name_or_path, model_args.config_name, model_args.cache_dir, model_args.model_revision
     )
+    head_in_fp32(model)  # fp16/bf16 logits would round the loss's inputs (and the evaluator wraps it anyway)
     # sentence-transformers' CrossEncoder(path) then returns the raw logit, i.e. our score, not its sigmoid
     model.config.sentence_transformers = {
         **getattr(model.config, "sentence_transformers", {}),

@@ -124,3 +124,24 @@ def test_real_minilm_scores_match_a_plain_transformers_forward(tokenizer, minilm
         expected = [model(**tokenizer(q, p, return_tensors="pt")).logits[0, 0].item() for q, p in pairs]
     np.testing.assert_allclose(ours, expected, atol=1e-5)
     assert len(set(ours.tolist())) == 3
+
+
+def test_bf16_scores_come_from_an_fp32_head(tokenizer, tiny_model_dir):
+    """bf16-rounded scores tie within a query and fall back to input order; the head runs in fp32 instead."""
+    model = load_cross_encoder(str(tiny_model_dir))
+    keys = list(model.state_dict())
+    encoder = PairEncoder(tokenizer, 16, 128)
+    queries = ["what is the capital of france"] * 3 + ["cat"] * 3
+    titles = [title for g in GROUPS for title, _ in g.passages]
+    texts = [text for g in GROUPS for _, text in g.passages]
+    fp32 = PairScorer(model, encoder, torch.device("cpu")).score_pairs(queries, titles, texts)
+    bf16 = PairScorer(model, encoder, torch.device("cpu"), torch.bfloat16).score_pairs(queries, titles, texts)
+    PairScorer(model, encoder, torch.device("cpu"), torch.bfloat16)  # wrapping again changes nothing
+    assert getattr(model.classifier.forward, "runs_in_fp32", False)
+    assert not getattr(model.classifier.forward.__wrapped__, "runs_in_fp32", False)
+    assert list(model.state_dict()) == keys
+    rounded = torch.from_numpy(bf16).to(torch.bfloat16).float().numpy()
+    assert (rounded != bf16).sum() >= 5  # not bf16 values
+    np.testing.assert_allclose(bf16, fp32, atol=0.05)
+    with torch.autocast("cpu", torch.bfloat16):
+        assert model.classifier(torch.ones(1, 128)).dtype == torch.float32
