@@ -138,9 +138,7 @@ class PairEncoder:
 
     def encode(self, queries: Sequence[str], titles: Sequence[str], texts: Sequence[str]) -> EncodedPairs:
         """Encode aligned lists of queries and passages."""
-        query_ids = self.tokenize_queries(queries)
-        passage_ids = self.tokenize_passages(titles, texts)
-        pairs = [self.join(q, p) for q, p in zip(query_ids, passage_ids, strict=True)]
+        pairs = self.join_groups(queries, [[passage] for passage in zip(titles, texts, strict=True)])
         return EncodedPairs.from_pairs(pairs, self.uses_token_types)
 
 

@@ -24,18 +24,18 @@ def padded_lengths(lengths: Sequence[int], multiple: int) -> np.ndarray:
 
 
 def same_length_batches(
-    lengths: Sequence[int], batch_size: int, max_tokens: int | None = None, multiple: int = 1
+    lengths: Sequence[int], batch_size: int, max_tokens: int | None = None
 ) -> Iterator[np.ndarray]:
-    """Yield index arrays of batches of pairs of one padded length (the length rounded up to a multiple of
-    `multiple`; 1: the exact length), longest first, input order within a length, each of at most `batch_size`
-    pairs and (if given) at most `max_tokens` padded tokens."""
-    padded = padded_lengths(lengths, multiple)
-    order = np.argsort(-padded, kind="stable")
-    boundaries = np.flatnonzero(np.diff(padded[order])) + 1
+    """Yield index arrays of batches of pairs of one length (give `padded_lengths` to batch by padded length),
+    longest first, input order within a length, each of at most `batch_size` pairs and (if given) at most
+    `max_tokens` tokens."""
+    lengths = np.asarray(lengths)
+    order = np.argsort(-lengths, kind="stable")
+    boundaries = np.flatnonzero(np.diff(lengths[order])) + 1
     for group in np.split(order, boundaries):
         if not len(group):
             continue
-        size = batch_size if max_tokens is None else max(1, min(batch_size, max_tokens // int(padded[group[0]])))
+        size = batch_size if max_tokens is None else max(1, min(batch_size, max_tokens // int(lengths[group[0]])))
         for start in range(0, len(group), size):
             yield group[start : start + size]
 
@@ -88,10 +88,10 @@ class PairScorer:
     def score_encoded(self, pairs: EncodedPairs) -> np.ndarray:
         """Score already encoded pairs; the result is in input order."""
         scores = np.empty(len(pairs), dtype=np.float32)
-        multiple = self.pad_to_multiple_of
-        for index in same_length_batches(pairs.lengths, self.batch_size, self.max_tokens_per_batch, multiple):
-            length = int(padded_lengths(pairs.lengths[index[:1]], multiple)[0])
-            scores[index] = self._forward(pairs.padded_batch(index, length, self.pad_token_id)).numpy()
+        padded = padded_lengths(pairs.lengths, self.pad_to_multiple_of)
+        for index in same_length_batches(padded, self.batch_size, self.max_tokens_per_batch):
+            batch = pairs.padded_batch(index, int(padded[index[0]]), self.pad_token_id)
+            scores[index] = self._forward(batch).numpy()
         return scores
 
     def score_pairs(self, queries: Sequence[str], titles: Sequence[str], texts: Sequence[str]) -> np.ndarray:

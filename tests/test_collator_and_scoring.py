@@ -5,7 +5,7 @@ import torch
 from reranker.collators import GroupedTrainCollator, pad_pairs
 from reranker.modeling import load_cross_encoder
 from reranker.pair_encoding import EncodedPairs, PairEncoder
-from reranker.scoring import PairScorer, same_length_batches
+from reranker.scoring import PairScorer, padded_lengths, same_length_batches
 from reranker.train_dataset import TrainGroup
 
 GROUPS = [
@@ -65,9 +65,11 @@ def test_same_length_batches_cover_every_index_once():
     assert batches == [[5], [1, 3, 7], [8], [2], [6], [4], [0, 9]]
     by_tokens = [b.tolist() for b in same_length_batches(lengths, batch_size=100, max_tokens=65)]
     assert by_tokens == [[5], [1, 3], [7, 8], [2], [6], [4], [0, 9]]  # 144 > 65: alone; 30-token pairs: 2 a batch
-    by_multiple_of_8 = [b.tolist() for b in same_length_batches(lengths, batch_size=3, multiple=8)]
+    by_multiple_of_8 = [b.tolist() for b in same_length_batches(padded_lengths(lengths, 8), batch_size=3)]
     assert by_multiple_of_8 == [[5], [1, 3, 7], [8], [2, 6], [0, 4, 9]]  # 144 | 32: 30 | 16: 12, 9 | 8: 5, 7, 5
-    by_padded_tokens = [b.tolist() for b in same_length_batches(lengths, batch_size=100, max_tokens=70, multiple=8)]
+    by_padded_tokens = [
+        b.tolist() for b in same_length_batches(padded_lengths(lengths, 8), batch_size=100, max_tokens=70)
+    ]
     assert by_padded_tokens == [[5], [1, 3], [7, 8], [2, 6], [0, 4, 9]]  # 32-token rows: 2 a batch
 
 
