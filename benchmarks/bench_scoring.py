@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import json
 import sys
 import tempfile
 import time
@@ -50,8 +51,6 @@ def read_pairs(path: str, limit: int | None, repeat: int = 1) -> list:
 
 
 def write_input(pairs: list, path: Path) -> None:
-    import json
-
     with open(path, "w") as out:
         out.writelines(json.dumps(c._asdict()) + "\n" for c in pairs)
 

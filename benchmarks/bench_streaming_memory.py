@@ -10,24 +10,15 @@ stays distinct), each in its own `reranker_inference.py` process, and prints eac
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from bench_scoring import read_pairs, write_input  # this script's folder is on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def repeat_input(source: Path, target: Path, times: int) -> int:
-    with open(source, "rb") as lines:  # bytes: texts may hold U+0085 or U+2028, which str.splitlines splits on
-        records = [json.loads(line) for line in lines]
-    with open(target, "w") as out:
-        for copy in range(times):
-            for record in records:
-                out.write(json.dumps({**record, "query_id": f"{record['query_id']}-{copy}"}) + "\n")
-    return len(records) * times
 
 
 def peak_rss_mib(args, input_path: Path, output_path: Path) -> float:
@@ -50,11 +41,12 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         small, large = Path(args.input), Path(tmp) / "large.jsonl"
-        pairs = repeat_input(small, large, args.times)
+        pairs = read_pairs(args.input, None, args.times)
+        write_input(pairs, large)
         small_rss = peak_rss_mib(args, small, Path(tmp) / "small.out")
         large_rss = peak_rss_mib(args, large, Path(tmp) / "large.out")
     print(f"input x1:  peak RSS {small_rss:7.1f} MiB")
-    print(f"input x{args.times} ({pairs} pairs): peak RSS {large_rss:7.1f} MiB")
+    print(f"input x{args.times} ({len(pairs)} pairs): peak RSS {large_rss:7.1f} MiB")
     print(f"rss_ratio={large_rss / small_rss:.2f}")
 
 

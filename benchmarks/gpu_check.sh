@@ -15,7 +15,7 @@ if ! python3 -c "import datasets, ir_measures" 2>/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $G/whl/*.whl
   export PYTHONPATH=/tmp/site
 fi
-export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 [[ $DEVICE == cuda ]] && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
 MODEL=/tmp/bert-base-random
@@ -24,5 +24,6 @@ echo "== scoring, bf16 =="
 python3 benchmarks/bench_scoring.py --model $MODEL --input $G/dev600.rerank.jsonl --device "$DEVICE" --bf16 \
   --repeat "${REPEAT:-20}" ${LIMIT:+--limit $LIMIT} --batch_size "${BATCH:-512}" --chunk_size 250000
 echo "== training, bf16 =="
-python3 benchmarks/bench_training.py --model $MODEL --train $G/train.jsonl.gz --steps "${STEPS:-60}" --bf16 \
-  --dataloader_num_workers 2
+# the dataloader workers fork: tokenizers' own threads must stay off there
+TOKENIZERS_PARALLELISM=false python3 benchmarks/bench_training.py --model $MODEL --train $G/train.jsonl.gz \
+  --steps "${STEPS:-60}" --bf16 --dataloader_num_workers 2

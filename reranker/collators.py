@@ -55,7 +55,8 @@ class GroupedTrainCollator:
     length_buckets: int = 1
 
     def __call__(self, groups: list[TrainGroup]) -> dict:
-        pairs = self.encoder.join_groups([g.query for g in groups], [g.passages for g in groups])
+        encoded = self.encoder.encode_groups([g.query for g in groups], [g.passages for g in groups])
+        pairs = [encoded[i] for i in range(len(encoded))]
         if self.pad_to_max_length or self.length_buckets == 1:
             return self._pad(pairs)
         order = np.argsort([-len(ids) for ids, _ in pairs], kind="stable")

@@ -3,12 +3,14 @@
 Query: tokenized without special tokens, cut to `q_max_len`. Passage: `title + sep + text` (just `text` when
 the title is empty), cut to `p_max_len`. Pair: `[CLS] q [SEP] p [SEP]` with segment ids 0/1, then `only_first`
 truncation at `q_max_len + p_max_len`: the specials can push a pair up to 3 tokens over, and those tokens come off
-the end of the query, never the passage. transformers 5 tokenizers no longer have `prepare_for_model`, so the pair
-is assembled here from the two tokenized halves, with the special tokens the tokenizer itself puts around a pair.
+the end of the query, never the passage. transformers 5 tokenizers no longer have `prepare_for_model`, so pairs
+are assembled here from the two tokenized halves, with the special tokens the tokenizer itself puts around a pair,
+all pairs of a batch at once in numpy: per-pair Python would hold the GIL that the scoring thread needs.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,6 +65,44 @@ class PairTemplate:
         )
 
 
+class TruncatingTokenizer:
+    """Token ids of texts without special tokens, each cut to `max_len`, as `tokenizer(texts, truncation=True,
+    max_length=max_len, add_special_tokens=False)` gives them, returned flat with offsets.
+
+    A fast tokenizer's Rust backend is called directly (a private copy, so the shared tokenizer's settings stay
+    untouched): transformers' per-text conversion to Python dicts held the GIL for three quarters of the host time
+    per pair, time the scoring thread needs to keep a GPU fed. A slow tokenizer goes through transformers.
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, max_len: int) -> None:
+        self.tokenizer = tokenizer
+        self.max_len = max_len
+        self.backend = copy.deepcopy(getattr(tokenizer, "backend_tokenizer", None))
+        if self.backend is not None:
+            self.backend.no_padding()
+            self.backend.enable_truncation(max_len, direction=tokenizer.truncation_side)
+            self.backend.encode_special_tokens = bool(getattr(tokenizer, "split_special_tokens", False))
+
+    def __call__(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(int32 token ids of all texts end to end, int64 offsets: text i is ids[offsets[i]:offsets[i + 1]])."""
+        if self.backend is None:
+            lists = self.tokenizer(
+                list(texts), add_special_tokens=False, truncation=True, max_length=self.max_len,
+                return_attention_mask=False,
+            )["input_ids"]  # fmt: skip
+        else:
+            encode = getattr(self.backend, "encode_batch_fast", self.backend.encode_batch)  # _fast: no char offsets
+            lists = [encoding.ids for encoding in encode(list(texts), add_special_tokens=False)]
+        return flatten_token_lists(lists)
+
+
+def flatten_token_lists(lists: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Lists of token ids as (all ids end to end, int32; offsets, int64, one more than there are lists)."""
+    offsets = np.zeros(len(lists) + 1, dtype=np.int64)
+    np.cumsum([len(ids) for ids in lists], out=offsets[1:])
+    return np.fromiter(itertools.chain.from_iterable(lists), np.int32, count=int(offsets[-1])), offsets
+
+
 class PairEncoder:
     """Encodes batches of (query, passage) pairs into token ids and segment ids (no padding)."""
 
@@ -76,31 +116,47 @@ class PairEncoder:
         self.p_max_len = p_max_len
         self.separator = separator
         self.template = PairTemplate.from_tokenizer(tokenizer)
+        self.room = q_max_len + p_max_len - self.template.num_special  # query + passage tokens a pair can hold
+        if self.room < 1:
+            raise ValueError(
+                f"q_max_len + p_max_len = {q_max_len + p_max_len} leaves no room beside the pair's "
+                f"{self.template.num_special} special tokens"
+            )
         self.uses_token_types = "token_type_ids" in tokenizer.model_input_names
+        self._queries = TruncatingTokenizer(tokenizer, q_max_len)
+        self._passages = TruncatingTokenizer(tokenizer, p_max_len)
 
-    def _tokenize(self, texts: Sequence[str], max_len: int) -> list[list[int]]:
-        encoded = self.tokenizer(
-            list(texts), add_special_tokens=False, truncation=True, max_length=max_len, return_attention_mask=False
-        )
-        return encoded["input_ids"]
+    def encode_groups(
+        self, queries: Sequence[str], passages: Sequence[Sequence[tuple[str, str]]], pairs_per_call: int = 4096
+    ) -> EncodedPairs:
+        """Encode each query (tokenized once) with each of its (title, text) passages, group after group,
+        tokenizing about `pairs_per_call` pairs at a time: the tokenizer's encodings for a whole chunk would take
+        a hundred times the memory of the result."""
+        parts, start = [], 0
+        while start < len(queries):
+            end, size = start, 0
+            while end < len(queries) and (end == start or size + len(passages[end]) <= pairs_per_call):
+                size += len(passages[end])
+                end += 1
+            parts.append(self._encode_part(queries[start:end], passages[start:end]))
+            start = end
+        return EncodedPairs.concatenate(parts, self.uses_token_types)
 
-    def tokenize_queries(self, queries: Sequence[str]) -> list[list[int]]:
-        return self._tokenize(queries, self.q_max_len)
-
-    def tokenize_passages(self, titles: Sequence[str], texts: Sequence[str]) -> list[list[int]]:
-        joined = [passage_text(title, text, self.separator) for title, text in zip(titles, texts, strict=True)]
-        return self._tokenize(joined, self.p_max_len)
+    def encode(self, queries: Sequence[str], titles: Sequence[str], texts: Sequence[str]) -> EncodedPairs:
+        """Encode aligned lists of queries and passages."""
+        return self.encode_groups(queries, [[passage] for passage in zip(titles, texts, strict=True)])
 
     def join(self, query: list[int], passage: list[int]) -> tuple[list[int], list[int]]:
-        """Assemble one pair with `only_first` truncation at q_max_len + p_max_len.
+        """One pair from its tokenized (and cut) query and passage: the rule `encode_groups` applies to all pairs
+        at once, written out for one (cheaper for a single pair, and what the batched assembly is tested against).
 
-        When the query is too short to absorb the overflow (possible only if q_max_len < num_special), the rest
-        comes off the end of the passage, so that no pair ever exceeds the limit.
+        Truncation is `only_first` at q_max_len + p_max_len: the specials can push a pair up to 3 tokens over, and
+        those come off the end of the query; only if the query is too short to absorb them (q_max_len below the
+        number of specials) does the rest come off the end of the passage, so that no pair exceeds the limit.
         """
         t = self.template
-        room = self.q_max_len + self.p_max_len - t.num_special
-        query = query[: max(0, room - len(passage))]
-        passage = passage[: room - len(query)]
+        query = query[: max(0, self.room - len(passage))]
+        passage = passage[: self.room - len(query)]
         ids = [*t.prefix, *query, *t.middle, *passage, *t.suffix]
         types = [
             *t.prefix_types,
@@ -111,35 +167,43 @@ class PairEncoder:
         ]
         return ids, types
 
-    def join_groups(
-        self, queries: Sequence[str], passages: Sequence[Sequence[tuple[str, str]]]
-    ) -> list[tuple[list[int], list[int]]]:
-        """Encode each query (tokenized once) with each of its (title, text) passages, group after group."""
-        query_ids = self.tokenize_queries(queries)
-        flat = [passage for group in passages for passage in group]
-        passage_ids = iter(self.tokenize_passages([title for title, _ in flat], [text for _, text in flat]))
-        return [self.join(q, next(passage_ids)) for q, group in zip(query_ids, passages, strict=True) for _ in group]
+    def _encode_part(self, queries: Sequence[str], passages: Sequence[Sequence[tuple[str, str]]]) -> EncodedPairs:
+        flat = [passage_text(title, text, self.separator) for group in passages for title, text in group]
+        pair_query = np.repeat(np.arange(len(queries)), [len(group) for group in passages])
+        return self._assemble(*self._queries(queries), *self._passages(flat), pair_query)
 
-    def encode_groups(
-        self, queries: Sequence[str], passages: Sequence[Sequence[tuple[str, str]]], pairs_per_call: int = 1024
+    def _assemble(
+        self, q_ids: np.ndarray, q_offsets: np.ndarray, p_ids: np.ndarray, p_offsets: np.ndarray, pair_query
     ) -> EncodedPairs:
-        """`join_groups` into compact storage, tokenizing about `pairs_per_call` pairs at a time: the tokenizer's
-        Python lists for a whole chunk would take ten times the memory of the result."""
-        parts, start = [], 0
-        while start < len(queries):
-            end, size = start, 0
-            while end < len(queries) and (end == start or size + len(passages[end]) <= pairs_per_call):
-                size += len(passages[end])
-                end += 1
-            pairs = self.join_groups(queries[start:end], passages[start:end])
-            parts.append(EncodedPairs.from_pairs(pairs, self.uses_token_types))
-            start = end
-        return EncodedPairs.concatenate(parts, self.uses_token_types)
-
-    def encode(self, queries: Sequence[str], titles: Sequence[str], texts: Sequence[str]) -> EncodedPairs:
-        """Encode aligned lists of queries and passages."""
-        pairs = self.join_groups(queries, [[passage] for passage in zip(titles, texts, strict=True)])
-        return EncodedPairs.from_pairs(pairs, self.uses_token_types)
+        """`join` of passage i with query pair_query[i], for all passages at once."""
+        t = self.template
+        q_start = q_offsets[pair_query]
+        q_len, p_len = q_offsets[pair_query + 1] - q_start, np.diff(p_offsets)
+        q_keep = np.minimum(q_len, np.maximum(0, self.room - p_len))
+        p_keep = np.minimum(p_len, self.room - q_keep)
+        # Every pair is five runs of one source array (specials, all query ids, all passage ids), gathered at once.
+        specials = np.array(t.prefix + t.middle + t.suffix, dtype=np.int32)
+        n, first_query, first_passage = len(p_len), len(specials), len(specials) + len(q_ids)
+        run_starts = np.stack(
+            [np.zeros(n, np.int64), first_query + q_start, np.full(n, len(t.prefix)), first_passage + p_offsets[:-1],
+             np.full(n, len(t.prefix) + len(t.middle))], axis=1,
+        ).ravel()  # fmt: skip
+        run_lengths = np.stack(
+            [np.full(n, len(t.prefix)), q_keep, np.full(n, len(t.middle)), p_keep, np.full(n, len(t.suffix))], axis=1
+        ).ravel()
+        gather = np.repeat(run_starts - (np.cumsum(run_lengths) - run_lengths), run_lengths)
+        gather += np.arange(len(gather))
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(run_lengths.reshape(n, 5).sum(axis=1), out=offsets[1:])
+        ids = np.concatenate([specials, q_ids, p_ids])[gather]
+        types = None
+        if self.uses_token_types:
+            type_source = np.concatenate([
+                np.array(t.prefix_types + t.middle_types + t.suffix_types, dtype=np.int8),
+                np.full(len(q_ids), t.first_type, np.int8), np.full(len(p_ids), t.second_type, np.int8),
+            ])  # fmt: skip
+            types = type_source[gather]
+        return EncodedPairs(ids, types, offsets)
 
 
 @dataclass(frozen=True)
@@ -150,16 +214,6 @@ class EncodedPairs:
     ids: np.ndarray
     types: np.ndarray | None
     offsets: np.ndarray
-
-    @classmethod
-    def from_pairs(cls, pairs: Sequence[tuple[list[int], list[int]]], with_types: bool) -> EncodedPairs:
-        offsets = np.zeros(len(pairs) + 1, dtype=np.int64)
-        np.cumsum([len(ids) for ids, _ in pairs], out=offsets[1:])
-        ids = np.fromiter(itertools.chain.from_iterable(ids for ids, _ in pairs), np.int32, count=offsets[-1])
-        types = None
-        if with_types:
-            types = np.fromiter(itertools.chain.from_iterable(t for _, t in pairs), np.int8, count=offsets[-1])
-        return cls(ids, types, offsets)
 
     @classmethod
     def concatenate(cls, parts: Sequence[EncodedPairs], with_types: bool) -> EncodedPairs:

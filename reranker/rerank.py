@@ -31,7 +31,7 @@ from reranker.pair_encoding import EncodedPairs, PairEncoder
 from reranker.prefetch import prefetch
 from reranker.rerank_input import QueryBlock, iter_query_blocks
 from reranker.runs import format_score_line
-from reranker.scoring import PairScorer, ranked_order
+from reranker.scoring import PairScorer, ranked_groups
 from reranker.summary import read_summary, write_summary
 
 logger = logging.getLogger(__name__)
@@ -172,11 +172,10 @@ def release_freed_memory() -> None:
 
 def _ranked_lines(chunk: EncodedChunk, scores: np.ndarray) -> str:
     """Each query's candidates sorted by score, descending; ties keep input order (stable sort)."""
-    out, offset = [], 0
-    for query_id, docids in chunk.queries:
-        query_scores = scores[offset : offset + len(docids)]
-        offset += len(docids)
-        out.extend(format_score_line(query_id, docids[i], query_scores[i]) for i in ranked_order(query_scores))
+    out = []
+    groups = ranked_groups(scores, (len(docids) for _, docids in chunk.queries))
+    for (query_id, docids), (query_scores, order) in zip(chunk.queries, groups, strict=True):
+        out.extend(format_score_line(query_id, docids[i], query_scores[i]) for i in order)
     return "".join(out)
 
 

@@ -10,7 +10,7 @@ from reranker.pair_encoding import PairEncoder
 from reranker.qrels import read_qrels
 from reranker.rerank_input import iter_query_blocks
 from reranker.runs import Run, RunEntry
-from reranker.scoring import PairScorer, ranked_order
+from reranker.scoring import PairScorer, ranked_groups
 
 
 class RerankEvaluator:
@@ -32,11 +32,9 @@ class RerankEvaluator:
 
     def run(self, scores: np.ndarray) -> Run:
         """The reranked run: each query's candidates by score, descending, ties in input order."""
-        run, offset = {}, 0
-        for block in self.blocks:
-            block_scores = scores[offset : offset + len(block.candidates)]
-            offset += len(block.candidates)
-            order = ranked_order(block_scores)
+        run = {}
+        groups = ranked_groups(scores, (len(block.candidates) for block in self.blocks))
+        for block, (block_scores, order) in zip(self.blocks, groups, strict=True):
             run[block.query_id] = [
                 RunEntry(block.query_id, block.candidates[i].docid, rank, float(block_scores[i]))
                 for rank, i in enumerate(order, start=1)

@@ -9,7 +9,7 @@ same multiple of 8 share a batch, padded with a mask.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -40,9 +40,14 @@ def same_length_batches(
             yield group[start : start + size]
 
 
-def ranked_order(scores: np.ndarray) -> np.ndarray:
-    """Indices by score, descending; ties keep input order (a stable sort)."""
-    return np.argsort(-scores, kind="stable")
+def ranked_groups(scores: np.ndarray, sizes: Iterable[int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Split `scores` into consecutive groups of `sizes` (a query's candidates each) and yield every group's
+    scores with its indices by score, descending; ties keep input order (a stable sort)."""
+    offset = 0
+    for size in sizes:
+        group = scores[offset : offset + size]
+        offset += size
+        yield group, np.argsort(-group, kind="stable")
 
 
 class PairScorer:
@@ -82,16 +87,19 @@ class PairScorer:
             batch = {k: v.pin_memory().to(self.device, non_blocking=True) for k, v in batch.items()}
         with self._autocast():
             logits = self.model(**batch).logits
-        return logits[:, 0].float().cpu()
+        return logits[:, 0].float()
 
     @torch.inference_mode()
     def score_encoded(self, pairs: EncodedPairs) -> np.ndarray:
         """Score already encoded pairs; the result is in input order."""
         scores = np.empty(len(pairs), dtype=np.float32)
         padded = padded_lengths(pairs.lengths, self.pad_to_multiple_of)
-        for index in same_length_batches(padded, self.batch_size, self.max_tokens_per_batch):
-            batch = pairs.padded_batch(index, int(padded[index[0]]), self.pad_token_id)
-            scores[index] = self._forward(batch).numpy()
+        batches = list(same_length_batches(padded, self.batch_size, self.max_tokens_per_batch))
+        # Scores stay on the device until the last batch: a copy per batch would make the host wait for the GPU
+        # every time instead of queueing the next batch while the device computes this one.
+        outputs = [self._forward(pairs.padded_batch(i, int(padded[i[0]]), self.pad_token_id)) for i in batches]
+        if batches:
+            scores[np.concatenate(batches)] = torch.cat(outputs).cpu().numpy()
         return scores
 
     def score_pairs(self, queries: Sequence[str], titles: Sequence[str], texts: Sequence[str]) -> np.ndarray:

@@ -74,7 +74,8 @@ def test_same_length_batches_cover_every_index_once():
 
 
 def test_padded_batch_pads_and_masks_only_when_needed():
-    pairs = EncodedPairs.from_pairs([([101, 7, 102], [0, 0, 1]), ([101, 7, 8, 9, 102], [0, 0, 1, 1, 1])], True)
+    ids, types = [101, 7, 102, 101, 7, 8, 9, 102], [0, 0, 1, 0, 0, 1, 1, 1]
+    pairs = EncodedPairs(np.array(ids, np.int32), np.array(types, np.int8), np.array([0, 3, 8]))
     padded = pairs.padded_batch(np.array([1, 0]), 8, pad_token_id=0)
     assert padded["input_ids"].tolist() == [[101, 7, 8, 9, 102, 0, 0, 0], [101, 7, 102, 0, 0, 0, 0, 0]]
     assert padded["token_type_ids"].tolist() == [[0, 0, 1, 1, 1, 0, 0, 0], [0, 0, 1, 0, 0, 0, 0, 0]]

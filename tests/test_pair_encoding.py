@@ -1,6 +1,12 @@
-import pytest
+import gzip
+import itertools
+import json
 
-from reranker.pair_encoding import PairEncoder, PairTemplate, passage_text
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reranker.pair_encoding import PairEncoder, PairTemplate, TruncatingTokenizer, passage_text
 
 CLS, SEP = 101, 102
 # bert-base-uncased / MiniLM vocabulary ids
@@ -71,3 +77,57 @@ def test_reference_lengths_never_exceed_144(tokenizer):
 def test_rejects_nonsensical_lengths(tokenizer, q_max_len, p_max_len):
     with pytest.raises(ValueError, match="must be >= 1"):
         PairEncoder(tokenizer, q_max_len, p_max_len)
+
+
+def test_rejects_limits_that_leave_no_room_beside_the_specials(tokenizer):
+    with pytest.raises(ValueError, match="leaves no room beside the pair's 3 special tokens"):
+        PairEncoder(tokenizer, 1, 2)
+
+
+TRICKY_TEXTS = ["", "   ", "naïve café", "東京 タワー", "emoji 🙂 here", "a [SEP] b [CLS]", "x" * 3000,
+                "line\nbreak\ttab", "\u2028separator\u0085next", "Ã© mojibake IliÄ"]  # fmt: skip
+
+
+class SlowTokenizer:
+    """The tokenizer seen through a wrapper without a Rust backend, as a pure-Python tokenizer is."""
+
+    def __init__(self, tokenizer):
+        self.wrapped = tokenizer
+
+    def __call__(self, *args, **kwargs):
+        return self.wrapped(*args, **kwargs)
+
+
+@pytest.mark.parametrize("max_len", [1, 16, 128])
+def test_truncating_tokenizer_matches_the_transformers_call(tokenizer, offline_data, max_len):
+    with gzip.open(offline_data / "corpus.jsonl.gz", "rt") as lines:
+        corpus = [passage_text(row["title"], row["text"]) for row in map(json.loads, itertools.islice(lines, 3000))]
+    queries = [line.split("\t")[1] for line in (offline_data / "dev600" / "queries.tsv").read_text().splitlines()]
+    texts = corpus + queries + TRICKY_TEXTS
+    expected = tokenizer(texts, add_special_tokens=False, truncation=True, max_length=max_len)["input_ids"]
+    shared_settings = tokenizer.backend_tokenizer.truncation
+    fast, slow = TruncatingTokenizer(tokenizer, max_len), TruncatingTokenizer(SlowTokenizer(tokenizer), max_len)
+    assert fast.backend is not None and slow.backend is None
+    for tokenize in fast, slow:
+        ids, offsets = tokenize(texts)
+        assert [ids[a:b].tolist() for a, b in itertools.pairwise(offsets)] == expected
+    TruncatingTokenizer(tokenizer, 7)(["a b c d e f g h i j"])
+    assert tokenizer.backend_tokenizer.truncation == shared_settings  # a private copy: the shared one is untouched
+
+
+@given(
+    limits=st.tuples(st.integers(1, 6), st.integers(1, 9)).filter(lambda limits: sum(limits) > 3),
+    groups=st.lists(st.tuples(st.integers(0, 8), st.lists(st.integers(0, 12), max_size=4)), max_size=5),
+)
+@settings(max_examples=200, deadline=None)
+def test_pairs_assembled_at_once_equal_pairs_assembled_one_by_one(tokenizer, limits, groups):
+    encoder = PairEncoder(tokenizer, *limits)
+    word = "paris"  # one token
+    queries = [" ".join([word] * q) for q, _ in groups]
+    passages = [[("", " ".join([word] * p)) for p in group] for _, group in groups]
+    encoded = encoder.encode_groups(queries, passages, pairs_per_call=3)
+    expected = [
+        encoder.join([PARIS] * min(q, limits[0]), [PARIS] * min(p, limits[1])) for q, group in groups for p in group
+    ]
+    assert [encoded[i] for i in range(len(encoded))] == expected
+    assert all(len(ids) <= sum(limits) and ids[0] == CLS and ids[-1] == SEP for ids, _ in expected)
