@@ -1,0 +1,72 @@
+"""Host-side cost of scoring: reading a rerank file and encoding its pairs, no model.
+
+    python benchmarks/bench_encoding.py --model DIR --input RERANK_JSONL [--repeat 5]
+
+On a GPU this is the work that has to keep up with the device (15,000 pairs/s for BERT-base on an H100), in a
+thread beside the one running the model. The same pairs are encoded two ways in one process: ours (the rerank
+file read in chunks, `PairEncoder.encode_groups`, as `reranker_inference.py` does) and the reference's
+(candidates read, then two tokenizer calls and a join per pair). Each prints pairs/s of wall time and the
+microseconds of CPU per pair of the calling thread, i.e. the part holding the GIL (the Rust tokenizer's own
+threads are not counted), and last one line `speedup_vs_reference=X.XX`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench_scoring import read_pairs, reference_encode, write_input  # noqa: E402  (beside this script)
+
+from reranker.modeling import load_tokenizer  # noqa: E402
+from reranker.pair_encoding import PairEncoder  # noqa: E402
+from reranker.rerank import iter_chunks  # noqa: E402
+
+
+def encode_ours(encoder: PairEncoder, path: str) -> int:
+    pairs = 0
+    for _, blocks, _ in iter_chunks(path, chunk_size=20000):
+        passages = [[(c.title, c.text) for c in block.candidates] for block in blocks]
+        pairs += len(encoder.encode_groups([block.query for block in blocks], passages))
+    return pairs
+
+
+def encode_reference(encoder: PairEncoder, path: str) -> int:
+    return len([reference_encode(encoder, candidate) for candidate in read_pairs(path, None)])
+
+
+def measure(encode, encoder: PairEncoder, path: str) -> tuple[float, float]:
+    """(pairs/s of wall time, microseconds per pair of the calling thread's CPU)."""
+    wall, cpu = time.perf_counter(), time.thread_time()
+    pairs = encode(encoder, path)
+    wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+    return pairs / wall, cpu / pairs * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--input", required=True)
+    parser.add_argument("--repeat", type=int, default=5, help="Encode the input this many times over.")
+    parser.add_argument("--q_max_len", type=int, default=16)
+    parser.add_argument("--p_max_len", type=int, default=128)
+    args = parser.parse_args()
+    encoder = PairEncoder(load_tokenizer(args.model), args.q_max_len, args.p_max_len)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "input.jsonl")
+        pairs = read_pairs(args.input, None, args.repeat)
+        write_input(pairs, Path(path))
+        print(f"{len(pairs)} pairs")
+        rates = {}
+        for name, encode in ("ours", encode_ours), ("reference", encode_reference):
+            rates[name], cpu = measure(encode, encoder, path)
+            print(f"{name:10s} {rates[name]:9.0f} pairs/s, calling thread {cpu:5.1f} us of CPU a pair")
+    print(f"speedup_vs_reference={rates['ours'] / rates['reference']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
