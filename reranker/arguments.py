@@ -107,7 +107,9 @@ class RerankArguments(EncodingArguments):
     )
     output_dir: str | None = opt(None, "Accepted for compatibility; not used.")
     per_device_eval_batch_size: int = opt(128, "Pairs per forward pass.")
-    max_tokens_per_batch: int | None = opt(None, "Cap batches by padded tokens instead of by pairs.")
+    max_tokens_per_batch: int | None = opt(
+        None, "Cap batches by padded tokens as well as by pairs (default: 4096 on a CPU, none on a GPU)."
+    )
     pad_to_multiple_of: int | None = opt(
         None,
         "Batch pairs by length rounded up to this multiple, padded with an attention mask. Default: 8 on a GPU "

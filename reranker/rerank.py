@@ -12,13 +12,10 @@ always complete) and `OUT.summary.json` is written beside it.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import hashlib
 import json
 import logging
 import os
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -158,18 +155,6 @@ def _own_chunks(
             yield _encode(scorer.encoder, blocks, last_line, number + 1)
 
 
-def release_freed_memory() -> None:
-    """Hand the heap memory a chunk freed back to the OS (glibc, Linux; elsewhere a no-op).
-
-    On the CPU, oneDNN's buffers for batches of ever-different shapes fragment glibc's heap, which keeps what is
-    freed: without this the process grew chunk after chunk (peak RSS 1.6x higher on a 10x larger input). Once a
-    chunk costs nothing measurable; after every batch, the page faults that follow cost 10-20% of the speed.
-    """
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
 def _ranked_lines(chunk: EncodedChunk, scores: np.ndarray) -> str:
     """Each query's candidates sorted by score, descending; ties keep input order (stable sort)."""
     out = []
@@ -224,8 +209,7 @@ def rerank_file(
                 _save_progress(progress_path, progress)
                 checkpointing += time.perf_counter() - durable_from
                 bar.update(len(scores))
-                del chunk, scores
-                release_freed_memory()
+                del chunk, scores  # freed before the next chunk arrives, not after
     if partial.stat().st_size != progress.output_bytes:
         raise RuntimeError(f"{partial}: size does not match the scored candidates; delete it and rerun")
     os.replace(partial, output_path)

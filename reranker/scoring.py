@@ -14,8 +14,13 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
+from reranker.heap import HeapTrimmer
 from reranker.pair_encoding import EncodedPairs, PairEncoder
 from reranker.precision import head_in_fp32
+
+# Smaller batches of long pairs suit a CPU's caches (dev600 bf16: 47 s instead of 53 s) and shrink the working
+# memory of a batch, which glibc keeps after the batch (peak RSS 789 instead of 1018-1115 MiB).
+CPU_MAX_TOKENS_PER_BATCH = 4096
 
 
 def padded_lengths(lengths: Sequence[int], multiple: int) -> np.ndarray:
@@ -54,6 +59,7 @@ class PairScorer:
     """Scores (query, passage) pairs with a sequence-classification model; returns fp32 numpy scores.
 
     `pad_to_multiple_of`: batch pairs by length rounded up to this multiple (default: 8 on a GPU, 1 elsewhere).
+    `max_tokens_per_batch`: cap a batch's tokens as well as its pairs (default: 4096 on a CPU, none elsewhere).
     """
 
     def __init__(
@@ -73,9 +79,11 @@ class PairScorer:
         self.device = device
         self.dtype = dtype
         self.batch_size = batch_size
-        self.max_tokens_per_batch = max_tokens_per_batch
+        cpu_default = CPU_MAX_TOKENS_PER_BATCH if device.type == "cpu" else None
+        self.max_tokens_per_batch = max_tokens_per_batch or cpu_default
         self.pad_to_multiple_of = pad_to_multiple_of or (8 if device.type == "cuda" else 1)
         self.pad_token_id = encoder.tokenizer.pad_token_id or 0
+        self.trim_heap = HeapTrimmer()  # keeps peak memory from growing with the input (reranker.heap)
 
     def _autocast(self):
         if self.dtype is None:
@@ -97,7 +105,10 @@ class PairScorer:
         batches = list(same_length_batches(padded, self.batch_size, self.max_tokens_per_batch))
         # Scores stay on the device until the last batch: a copy per batch would make the host wait for the GPU
         # every time instead of queueing the next batch while the device computes this one.
-        outputs = [self._forward(pairs.padded_batch(i, int(padded[i[0]]), self.pad_token_id)) for i in batches]
+        outputs = []
+        for index in batches:
+            outputs.append(self._forward(pairs.padded_batch(index, int(padded[index[0]]), self.pad_token_id)))
+            self.trim_heap()
         if batches:
             scores[np.concatenate(batches)] = torch.cat(outputs).cpu().numpy()
         return scores

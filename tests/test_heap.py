@@ -1,0 +1,25 @@
+from reranker import heap
+
+
+def test_trims_only_once_grown_past_the_budget_since_the_last_trim(monkeypatch):
+    readings = iter([100.0, 150.0, 250.0, 120.0, 200.0, 221.0, 130.0])
+    monkeypatch.setattr(heap, "rss_mib", lambda: next(readings))
+    trims = []
+    monkeypatch.setattr(heap, "release_freed_memory", lambda: trims.append(len(trims)))
+    trimmer = heap.HeapTrimmer(budget_mib=100)
+    trimmer()  # 150 <= 100 + 100
+    assert trims == []
+    trimmer()  # 250 > 200: trims, then reads 120 as its new floor
+    assert trims == [0] and trimmer.floor_mib == 120
+    trimmer()  # 200 <= 220
+    assert trims == [0]
+    trimmer()  # 221 > 220
+    assert trims == [0, 1] and trimmer.floor_mib == 130
+
+
+def test_rss_follows_memory_the_process_touches():
+    before = heap.rss_mib()
+    block = bytearray(256 * 2**20)
+    block[::4096] = b"x" * len(range(0, len(block), 4096))  # touch every page: calloc'd pages are not resident
+    assert heap.rss_mib() - before > 200
+    del block
