@@ -19,7 +19,7 @@ from reranker.pair_encoding import EncodedPairs, PairEncoder
 from reranker.precision import head_in_fp32
 
 # Smaller batches of long pairs suit a CPU's caches (dev600 bf16: 47 s instead of 53 s) and shrink the working
-# memory of a batch, which glibc keeps after the batch (peak RSS 789 instead of 1018-1115 MiB).
+# memory of a batch, which glibc keeps after the batch (peak RSS 812 instead of 1115 MiB).
 CPU_MAX_TOKENS_PER_BATCH = 4096
 
 
