@@ -4,7 +4,7 @@
 
 On a GPU this is the work that has to keep up with the device (15,000 pairs/s for BERT-base on an H100), in a
 thread beside the one running the model. The same pairs are encoded two ways in one process: ours (the rerank
-file read in chunks, `PairEncoder.encode_groups`, as `reranker_inference.py` does) and the reference's
+file read in chunks, `reranker.rerank.encode_blocks`, as `reranker_inference.py` does) and the reference's
 (candidates read, then two tokenizer calls and a join per pair). Each prints pairs/s of wall time and the
 microseconds of CPU per pair of the calling thread, i.e. the part holding the GIL (the Rust tokenizer's own
 threads are not counted), and last one line `speedup_vs_reference=X.XX`.
@@ -24,14 +24,13 @@ from bench_scoring import read_pairs, reference_encode, write_input  # noqa: E40
 
 from reranker.modeling import load_tokenizer  # noqa: E402
 from reranker.pair_encoding import PairEncoder  # noqa: E402
-from reranker.rerank import iter_chunks  # noqa: E402
+from reranker.rerank import encode_blocks, iter_chunks  # noqa: E402
 
 
 def encode_ours(encoder: PairEncoder, path: str) -> int:
     pairs = 0
     for _, blocks, _ in iter_chunks(path, chunk_size=20000):
-        passages = [[(c.title, c.text) for c in block.candidates] for block in blocks]
-        pairs += len(encoder.encode_groups([block.query for block in blocks], passages))
+        pairs += len(encode_blocks(encoder, blocks))
     return pairs
 
 

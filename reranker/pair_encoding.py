@@ -130,8 +130,8 @@ class PairEncoder:
         self, queries: Sequence[str], passages: Sequence[Sequence[tuple[str, str]]], pairs_per_call: int = 4096
     ) -> EncodedPairs:
         """Encode each query (tokenized once) with each of its (title, text) passages, group after group,
-        tokenizing about `pairs_per_call` pairs at a time: the tokenizer's encodings for a whole chunk would take
-        a hundred times the memory of the result."""
+        tokenizing about `pairs_per_call` pairs at a time: the tokenizer's encodings (tokens, offsets, masks)
+        for a whole chunk would take many times the memory of the result."""
         parts, start = [], 0
         while start < len(queries):
             end, size = start, 0

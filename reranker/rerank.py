@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -123,12 +123,15 @@ def _save_progress(progress_path: Path, progress: Progress) -> None:
     os.replace(tmp, progress_path)
 
 
+def encode_blocks(encoder: PairEncoder, blocks: Sequence[QueryBlock]) -> EncodedPairs:
+    """Every candidate of the blocks, block after block, each query tokenized once."""
+    passages = [[(c.title, c.text) for c in block.candidates] for block in blocks]
+    return encoder.encode_groups([block.query for block in blocks], passages)
+
+
 def _encode(encoder: PairEncoder, blocks: list[QueryBlock], input_lines: int, chunks_seen: int) -> EncodedChunk:
-    pairs = encoder.encode_groups(
-        [b.query for b in blocks], [[(c.title, c.text) for c in b.candidates] for b in blocks]
-    )
     queries = [(b.query_id, [c.docid for c in b.candidates]) for b in blocks]
-    return EncodedChunk(queries, pairs, input_lines, chunks_seen)
+    return EncodedChunk(queries, encode_blocks(encoder, blocks), input_lines, chunks_seen)
 
 
 def iter_chunks(

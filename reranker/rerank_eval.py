@@ -8,6 +8,7 @@ import torch
 from reranker.metrics import evaluate
 from reranker.pair_encoding import PairEncoder
 from reranker.qrels import read_qrels
+from reranker.rerank import encode_blocks
 from reranker.rerank_input import iter_query_blocks
 from reranker.runs import Run, RunEntry
 from reranker.scoring import PairScorer, ranked_groups
@@ -20,10 +21,7 @@ class RerankEvaluator:
         self.blocks = list(iter_query_blocks(rerank_file))
         queries = {block.query_id for block in self.blocks}
         self.qrels = {qid: judged for qid, judged in read_qrels(qrels_file).items() if qid in queries}
-        candidates = [c for block in self.blocks for c in block.candidates]
-        self.pairs = encoder.encode(
-            [c.query for c in candidates], [c.title for c in candidates], [c.text for c in candidates]
-        )
+        self.pairs = encode_blocks(encoder, self.blocks)
         self.encoder = encoder
         self.batch_size = batch_size
 
