@@ -32,7 +32,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reranker.cli.infer import main as infer_main  # noqa: E402
-from reranker.collators import pad_pairs  # noqa: E402
 from reranker.metrics import official_mrr_at_10  # noqa: E402
 from reranker.modeling import load_cross_encoder, load_tokenizer  # noqa: E402
 from reranker.pair_encoding import PairEncoder, passage_text  # noqa: E402
@@ -81,6 +80,18 @@ def reference_encode(encoder: PairEncoder, candidate) -> tuple[list[int], list[i
     return encoder.join(query, passage)
 
 
+def reference_pad(encoded: list[tuple[list[int], list[int]]], pad_token_id: int, length: int) -> dict:
+    """Pairs right-padded to a fixed length with an attention mask, tensors filled row by row."""
+    ids = torch.full((len(encoded), length), pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(encoded), length), dtype=torch.long)
+    types = torch.zeros((len(encoded), length), dtype=torch.long)
+    for row, (seq, seq_types) in enumerate(encoded):
+        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        mask[row, : len(seq)] = 1
+        types[row, : len(seq)] = torch.tensor(seq_types, dtype=torch.long)
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+
+
 @torch.inference_mode()
 def run_reference(args, pairs: list) -> np.ndarray:
     device = torch.device(args.device)
@@ -92,8 +103,7 @@ def run_reference(args, pairs: list) -> np.ndarray:
     scores = []
     for start in range(0, len(pairs), args.batch_size):
         encoded = [reference_encode(encoder, c) for c in pairs[start : start + args.batch_size]]
-        batch = pad_pairs([i for i, _ in encoded], [t for _, t in encoded], tokenizer.pad_token_id,
-                          fixed_length=args.q_max_len + args.p_max_len)  # fmt: skip
+        batch = reference_pad(encoded, tokenizer.pad_token_id, args.q_max_len + args.p_max_len)
         with autocast:
             logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
         scores.append(logits[:, 0].float().cpu().numpy())

@@ -1,41 +1,15 @@
-"""Padding encoded pairs into batches, and the grouped collator used in training."""
+"""The grouped collator used in training: one step's groups encoded and padded into batches."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from reranker.pair_encoding import PairEncoder
+from reranker.pair_encoding import EncodedPairs, PairEncoder
+from reranker.scoring import padded_lengths
 from reranker.train_dataset import TrainGroup
-
-
-def pad_pairs(
-    input_ids: Sequence[Sequence[int]],
-    token_type_ids: Sequence[Sequence[int]] | None,
-    pad_token_id: int,
-    pad_to_multiple_of: int = 8,
-    fixed_length: int | None = None,
-) -> dict[str, torch.Tensor]:
-    """Right-pad pairs to the longest in the batch, rounded up to `pad_to_multiple_of` (or to `fixed_length`)."""
-    longest = max(len(ids) for ids in input_ids)
-    length = fixed_length or -(-longest // pad_to_multiple_of) * pad_to_multiple_of
-    if longest > length:
-        raise ValueError(f"a pair of {longest} tokens does not fit the fixed length {length}")
-    ids = torch.full((len(input_ids), length), pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(input_ids), length), dtype=torch.long)
-    types = torch.zeros((len(input_ids), length), dtype=torch.long)
-    for row, seq in enumerate(input_ids):
-        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        mask[row, : len(seq)] = 1
-        if token_type_ids is not None:
-            types[row, : len(seq)] = torch.tensor(token_type_ids[row], dtype=torch.long)
-    batch = {"input_ids": ids, "attention_mask": mask}
-    if token_type_ids is not None:
-        batch["token_type_ids"] = types
-    return batch
 
 
 @dataclass
@@ -56,21 +30,16 @@ class GroupedTrainCollator:
 
     def __call__(self, groups: list[TrainGroup]) -> dict:
         encoded = self.encoder.encode_groups([g.query for g in groups], [g.passages for g in groups])
-        pairs = [encoded[i] for i in range(len(encoded))]
         if self.pad_to_max_length or self.length_buckets == 1:
-            return self._pad(pairs)
-        order = np.argsort([-len(ids) for ids, _ in pairs], kind="stable")
-        buckets = [
-            self._pad([pairs[i] for i in part]) for part in np.array_split(order, self.length_buckets) if len(part)
-        ]
+            return self._pad(encoded, np.arange(len(encoded)))
+        order = np.argsort(-encoded.lengths, kind="stable")
+        buckets = [self._pad(encoded, part) for part in np.array_split(order, self.length_buckets) if len(part)]
         return {"buckets": buckets, "restore": torch.from_numpy(np.argsort(order))}
 
-    def _pad(self, pairs: list[tuple[list[int], list[int]]]) -> dict[str, torch.Tensor]:
+    def _pad(self, encoded: EncodedPairs, index: np.ndarray) -> dict[str, torch.Tensor]:
         encoder = self.encoder
-        return pad_pairs(
-            [ids for ids, _ in pairs],
-            [types for _, types in pairs] if encoder.uses_token_types else None,
-            encoder.tokenizer.pad_token_id,
-            self.pad_to_multiple_of,
-            encoder.q_max_len + encoder.p_max_len if self.pad_to_max_length else None,
-        )
+        if self.pad_to_max_length:
+            length = encoder.q_max_len + encoder.p_max_len
+        else:
+            length = int(padded_lengths(encoded.lengths[index], self.pad_to_multiple_of).max())
+        return encoded.padded_batch(index, length, encoder.pad_token_id)

@@ -8,10 +8,11 @@ has grown `budget_mib` past its size after the last trim bounds the swing for a 
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
+import functools
 import os
 import sys
+from collections.abc import Callable
 
 
 def rss_mib() -> float:
@@ -23,11 +24,20 @@ def rss_mib() -> float:
         return 0.0
 
 
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
 def release_freed_memory() -> None:
     """Return the heap memory glibc holds free to the OS."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
+    if trim := _malloc_trim():
+        trim(0)
 
 
 class HeapTrimmer:

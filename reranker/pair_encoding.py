@@ -123,6 +123,7 @@ class PairEncoder:
                 f"{self.template.num_special} special tokens"
             )
         self.uses_token_types = "token_type_ids" in tokenizer.model_input_names
+        self.pad_token_id = tokenizer.pad_token_id or 0
         self._queries = TruncatingTokenizer(tokenizer, q_max_len)
         self._passages = TruncatingTokenizer(tokenizer, p_max_len)
 

@@ -82,7 +82,6 @@ class PairScorer:
         cpu_default = CPU_MAX_TOKENS_PER_BATCH if device.type == "cpu" else None
         self.max_tokens_per_batch = max_tokens_per_batch or cpu_default
         self.pad_to_multiple_of = pad_to_multiple_of or (8 if device.type == "cuda" else 1)
-        self.pad_token_id = encoder.tokenizer.pad_token_id or 0
         self.trim_heap = HeapTrimmer()  # keeps peak memory from growing with the input (reranker.heap)
 
     def _autocast(self):
@@ -107,7 +106,7 @@ class PairScorer:
         # every time instead of queueing the next batch while the device computes this one.
         outputs = []
         for index in batches:
-            outputs.append(self._forward(pairs.padded_batch(index, int(padded[index[0]]), self.pad_token_id)))
+            outputs.append(self._forward(pairs.padded_batch(index, int(padded[index[0]]), self.encoder.pad_token_id)))
             self.trim_heap()
         if batches:
             scores[np.concatenate(batches)] = torch.cat(outputs).cpu().numpy()

@@ -1,8 +1,7 @@
 import numpy as np
-import pytest
 import torch
 
-from reranker.collators import GroupedTrainCollator, pad_pairs
+from reranker.collators import GroupedTrainCollator
 from reranker.modeling import load_cross_encoder
 from reranker.pair_encoding import EncodedPairs, PairEncoder
 from reranker.scoring import PairScorer, padded_lengths, same_length_batches
@@ -14,23 +13,15 @@ GROUPS = [
 ]
 
 
-def test_pad_pairs_to_multiple_of_8_and_fixed_length():
-    batch = pad_pairs([[101, 5, 102], [101, 5, 6, 7, 8, 9, 10, 11, 102]], [[0, 0, 0], [0] * 9], pad_token_id=0)
-    assert batch["input_ids"].shape == (2, 16)
-    assert batch["input_ids"][0].tolist() == [101, 5, 102] + [0] * 13
-    assert batch["attention_mask"][0].tolist() == [1, 1, 1] + [0] * 13
-    assert pad_pairs([[1, 2]], None, 0, fixed_length=144)["input_ids"].shape == (1, 144)
-    assert "token_type_ids" not in pad_pairs([[1, 2]], None, 0)
-    with pytest.raises(ValueError, match="does not fit"):
-        pad_pairs([[1] * 10], None, 0, fixed_length=8)
-
-
 def test_collator_keeps_groups_contiguous_and_pads_dynamically(tokenizer):
     encoder = PairEncoder(tokenizer, 16, 128)
     batch = GroupedTrainCollator(encoder)(GROUPS)
     assert batch["input_ids"].shape == (6, 16)  # longest pair is 11 tokens -> 16
-    first = tokenizer(GROUPS[0].query, GROUPS[0].passages[0][1])["input_ids"]
-    assert batch["input_ids"][0, : len(first)].tolist() == first
+    first = tokenizer(GROUPS[0].query, GROUPS[0].passages[0][1])
+    padding = [0] * (16 - len(first["input_ids"]))
+    assert batch["input_ids"][0].tolist() == first["input_ids"] + padding
+    assert batch["token_type_ids"][0].tolist() == first["token_type_ids"] + padding
+    assert batch["attention_mask"][0].tolist() == [1] * len(first["input_ids"]) + padding
     assert batch["attention_mask"].sum(dim=1).tolist()[3] == len(
         tokenizer("cat", "Cats cats are animals that purr")["input_ids"]
     )

@@ -1,3 +1,7 @@
+import ctypes
+
+import pytest
+
 from reranker import heap
 
 
@@ -23,3 +27,21 @@ def test_rss_follows_memory_the_process_touches():
     block[::4096] = b"x" * len(range(0, len(block), 4096))  # touch every page: calloc'd pages are not resident
     assert heap.rss_mib() - before > 200
     del block
+
+
+@pytest.mark.skipif(heap._malloc_trim() is None, reason="needs glibc (Linux)")
+def test_release_returns_freed_heap_pages_to_the_os():
+    libc = ctypes.CDLL("libc.so.6")
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = [ctypes.c_void_p]
+    heap.release_freed_memory()  # what earlier tests freed would otherwise serve these blocks, resident already
+    blocks = [libc.malloc(64 * 1024) for _ in range(4096)]  # 256 MiB in blocks below glibc's mmap threshold
+    for block in blocks:
+        ctypes.memset(block, 1, 64 * 1024)
+    for block in blocks[::2]:  # holes between live blocks: free() itself gives back only a free heap top
+        libc.free(block)
+    held = heap.rss_mib()
+    heap.release_freed_memory()
+    assert held - heap.rss_mib() > 100  # of the 128 MiB freed: every whole page of every hole
+    for block in blocks[1::2]:
+        libc.free(block)
