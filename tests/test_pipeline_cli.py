@@ -3,6 +3,7 @@
 import gzip
 import itertools
 import json
+import os
 
 import pytest
 from transformers import AutoModelForSequenceClassification
@@ -115,3 +116,16 @@ def test_model_without_tokenizer_is_a_clear_error(tmp_path, tiny_model_dir, run_
     )  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith(f"error: {bare}: cannot load a tokenizer")
+
+
+def test_inference_caps_the_cpu_kernel_caches_unless_the_user_set_them(monkeypatch):
+    from reranker.cli import infer
+
+    for name in infer.CPU_KERNEL_CACHES:
+        monkeypatch.setenv(name, "unset")  # so that the teardown restores whatever was there before
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("LRU_CACHE_CAPACITY", "8")
+    with pytest.raises(SystemExit):
+        infer.main(["--help"])
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "16"
+    assert os.environ["LRU_CACHE_CAPACITY"] == "8"
