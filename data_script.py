@@ -9,7 +9,7 @@ Run as a script, it validates a rerank input file and prints its counts: `python
 import sys
 
 from reranker.cli.validate import main
-from reranker.rerank_input import load_rerank_dataset, rerank_features
+from reranker.io.rerank_input import load_rerank_dataset, rerank_features
 
 __all__ = ["load_rerank_dataset", "rerank_features"]
 

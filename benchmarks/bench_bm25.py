@@ -3,13 +3,13 @@
     python benchmarks/bench_bm25.py [--data ../shared/data/offline] [--workdir DIR] [--repeat 3]
 
 In one process (one JVM): index `corpus.jsonl.gz` (27,833 passages) with 1 and 2 threads; search the dev600
-and val queries (top 1000, k1=0.9, b=0.4) with 1 and 2 threads; evaluate MRR@10 with `reranker.metrics`. Then it
-checks that
+and val queries (top 1000, k1=0.9, b=0.4) with 1 and 2 threads; evaluate MRR@10 with
+`reranker.evaluation.metrics`. Then it checks that
   - every run equals pyserini's `LuceneSearcher.search` on the same index (same docids in the same order),
   - the 1- and 2-thread runs are byte-identical,
   - the val top 30 equals the staged `val/run.bm25.trec` and pyserini's own CLI (`python -m
-    pyserini.search.lucene`, its JVM started by reranker.java) writes the same run: same queries in the same
-    order, docids, ranks, and scores (pyserini prints 6 decimals, we print the exact float32),
+    pyserini.search.lucene`, its JVM started by reranker.first_stage.java) writes the same run: same queries in the
+    same order, docids, ranks, and scores (pyserini prints 6 decimals, we print the exact float32),
   - `reranker.mine_negatives --sampling top --n_negatives 30` on a BM25 run of the train part-(a) queries gives
     the staged `train.jsonl.gz` rows (built the same way, see the data README).
 Timings exclude the JVM start (once per process, about 1 s) and pyserini's import (about 5 s).
@@ -33,13 +33,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from reranker.bm25 import build_index, run_search  # noqa: E402
-from reranker.java import start_jvm  # noqa: E402
-from reranker.metrics import evaluate  # noqa: E402
-from reranker.mine_negatives import MiningOptions, mine_negatives  # noqa: E402
-from reranker.qrels import read_qrels  # noqa: E402
-from reranker.queries import read_queries  # noqa: E402
-from reranker.runs import read_run  # noqa: E402
+from reranker.evaluation.metrics import evaluate  # noqa: E402
+from reranker.first_stage.bm25 import build_index, run_search  # noqa: E402
+from reranker.first_stage.java import start_jvm  # noqa: E402
+from reranker.first_stage.mine_negatives import MiningOptions, mine_negatives  # noqa: E402
+from reranker.io.qrels import read_qrels  # noqa: E402
+from reranker.io.queries import read_queries  # noqa: E402
+from reranker.io.runs import read_run  # noqa: E402
 
 
 def check(condition: bool, what: str) -> None:
@@ -83,7 +83,7 @@ def same_ranking(ours: Path, theirs: Path, depth: int | None = None) -> bool:
 
 def pyserini_cli_run(index: Path, topics: Path, output: Path) -> float:
     code = (
-        "import runpy, sys; from reranker.java import start_jvm; start_jvm(); "
+        "import runpy, sys; from reranker.first_stage.java import start_jvm; start_jvm(); "
         "sys.argv = ['pyserini.search.lucene'] + sys.argv[1:]; "
         "runpy.run_module('pyserini.search.lucene', run_name='__main__')"
     )

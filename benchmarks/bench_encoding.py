@@ -4,9 +4,9 @@
 
 On a GPU this is the work that has to keep up with the device (15,000 pairs/s for BERT-base on an H100), in a
 thread beside the one running the model. The same pairs are encoded two ways in one process: ours (the rerank
-file read in chunks, `reranker.rerank.encode_blocks`, as `reranker_inference.py` does) and the reference's
-(candidates read, then two tokenizer calls and a join per pair). Each prints pairs/s of wall time and the
-microseconds of CPU per pair of the calling thread, i.e. the part holding the GIL (the Rust tokenizer's own
+file read in chunks, `reranker.inference.score_file.encode_blocks`, as `reranker_inference.py` does) and the
+reference's (candidates read, then two tokenizer calls and a join per pair). Each prints pairs/s of wall time and
+the microseconds of CPU per pair of the calling thread, i.e. the part holding the GIL (the Rust tokenizer's own
 threads are not counted), and last one line `speedup_vs_reference=X.XX`.
 """
 
@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_scoring import read_pairs, reference_encode, write_input  # noqa: E402  (beside this script)
 
-from reranker.modeling import load_tokenizer  # noqa: E402
-from reranker.pair_encoding import PairEncoder  # noqa: E402
-from reranker.rerank import encode_blocks, iter_chunks  # noqa: E402
+from reranker.inference.score_file import encode_blocks, iter_chunks  # noqa: E402
+from reranker.model.loading import load_tokenizer  # noqa: E402
+from reranker.model.pair_encoding import PairEncoder  # noqa: E402
 
 
 def encode_ours(encoder: PairEncoder, path: str) -> int:

@@ -32,12 +32,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reranker.cli.infer import main as infer_main  # noqa: E402
-from reranker.metrics import official_mrr_at_10  # noqa: E402
-from reranker.modeling import load_cross_encoder, load_tokenizer  # noqa: E402
-from reranker.pair_encoding import PairEncoder, passage_text  # noqa: E402
-from reranker.qrels import read_qrels  # noqa: E402
-from reranker.rerank_input import iter_query_blocks  # noqa: E402
-from reranker.runs import RunEntry  # noqa: E402
+from reranker.evaluation.metrics import official_mrr_at_10  # noqa: E402
+from reranker.io.qrels import read_qrels  # noqa: E402
+from reranker.io.rerank_input import iter_query_blocks  # noqa: E402
+from reranker.io.runs import RunEntry  # noqa: E402
+from reranker.model.loading import load_cross_encoder, load_tokenizer  # noqa: E402
+from reranker.model.pair_encoding import PairEncoder, passage_text  # noqa: E402
 
 
 def read_pairs(path: str, limit: int | None, repeat: int = 1) -> list:

@@ -19,8 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from reranker.arguments import ModelArguments, RerankerTrainingArguments, TrainDataArguments  # noqa: E402
-from reranker.training import build_trainer  # noqa: E402
+from reranker.model.arguments import ModelArguments  # noqa: E402
+from reranker.training.arguments import RerankerTrainingArguments, TrainDataArguments  # noqa: E402
+from reranker.training.driver import build_trainer  # noqa: E402
 
 
 def run(args, pad_to_max_length: bool, length_buckets: int, output_dir: str) -> tuple[float, list[float]]:

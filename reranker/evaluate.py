@@ -1,40 +1,7 @@
-"""`python -m reranker.evaluate --qrels QRELS --run RUN`: the official MS MARCO MRR@10 block and more metrics."""
-
-from __future__ import annotations
-
-import argparse
-
-from reranker.cli.common import exits_on_bad_input
-from reranker.metrics import DEFAULT_METRICS, evaluate
-from reranker.qrels import read_qrels
-from reranker.runs import RUN_FORMATS, read_run
-from reranker.summary import write_summary
-from reranker.textio import atomic_output
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--qrels", required=True, help="TREC qrels (qid 0 docid rel) or MS MARCO qrels TSV.")
-    parser.add_argument("--run", required=True, help="Run: MS MARCO (qid docid rank) or TREC 6 columns.")
-    parser.add_argument("--run_format", default="auto", choices=RUN_FORMATS, help="Run format (default: detect).")
-    parser.add_argument(
-        "--metrics", nargs="*", default=list(DEFAULT_METRICS), help="ir_measures names, e.g. nDCG@10 RR@10 R@1000."
-    )
-    parser.add_argument("--output", default=None, help="Also write the report here (and a JSON summary beside it).")
-    return parser
-
-
-@exits_on_bad_input
-def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    result = evaluate(read_qrels(args.qrels), read_run(args.run, args.run_format), args.metrics)
-    print(result.report())
-    if args.output:
-        with atomic_output(args.output) as out:
-            out.write(result.report() + "\n")
-        write_summary(args.output, "evaluate", vars(args), mrr_at_10=result.mrr_at_10, metrics=result.metrics,
-                      queries_ranked=result.queries_ranked, queries_missing=result.queries_missing)  # fmt: skip
-
+"""Command shim: `python -m reranker.evaluate` (its name before the package was laid out by stage) runs
+`reranker.cli.evaluate`; import that module, not this one."""
 
 if __name__ == "__main__":
+    from reranker.cli.evaluate import main
+
     raise SystemExit(main())

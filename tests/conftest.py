@@ -40,7 +40,7 @@ def tokenizer(minilm_path):
 
 def save_tiny_bert(path: Path, tokenizer, dropout: float = 0.1) -> Path:
     """A random 2-layer, hidden-128 BERT cross-encoder with MiniLM's vocabulary, saved with its tokenizer."""
-    from reranker.random_model import save_random_bert
+    from reranker.model.random_model import save_random_bert
 
     return save_random_bert(path, tokenizer.name_or_path, layers=2, hidden=128, heads=2, intermediate=256,
                             dropout=dropout)  # fmt: skip

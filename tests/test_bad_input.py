@@ -5,13 +5,13 @@ import json
 
 import pytest
 
-from reranker.arguments import RerankArguments
-from reranker.corpus import load_passages
-from reranker.errors import InputError, UsageError
-from reranker.qrels import read_qrels
-from reranker.queries import read_queries
-from reranker.runs import iter_score_blocks
-from reranker.train_data import load_train_dataset
+from reranker.inference.arguments import RerankArguments
+from reranker.io.corpus import load_passages
+from reranker.io.errors import InputError, UsageError
+from reranker.io.qrels import read_qrels
+from reranker.io.queries import read_queries
+from reranker.io.runs import iter_score_blocks
+from reranker.io.train_rows import load_train_dataset
 
 GOOD_TRAIN = {"query_id": "1", "query": "q", "positive_passages": [{"docid": "a", "title": "", "text": "p"}],
               "negative_passages": [{"docid": "b", "title": "", "text": "n"}]}  # fmt: skip

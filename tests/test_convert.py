@@ -1,7 +1,7 @@
 import pytest
 
-from reranker.convert import convert_scores
-from reranker.errors import InputError
+from reranker.evaluation.convert import convert_scores
+from reranker.io.errors import InputError
 
 
 def test_marco_output_sorted_by_score_ties_in_input_order(tmp_path):

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from reranker.errors import InputError
+from reranker.io.errors import InputError
 
 
 def test_data_script_loads_the_rerank_schema(tmp_path):

@@ -1,10 +1,10 @@
 import gzip
 import json
 
-from reranker.demo_data import write_demo_slice
-from reranker.qrels import read_qrels
-from reranker.queries import read_queries
-from reranker.runs import read_run
+from reranker.first_stage.demo_data import write_demo_slice
+from reranker.io.qrels import read_qrels
+from reranker.io.queries import read_queries
+from reranker.io.runs import read_run
 
 
 def hub_row(i):

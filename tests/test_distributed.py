@@ -14,7 +14,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from reranker.training import newest_complete_checkpoint
+from reranker.training.driver import newest_complete_checkpoint
 
 from .conftest import ROOT
 
@@ -40,9 +40,9 @@ def single(*args):
 @pytest.fixture(scope="module")
 def rerank_input(tmp_path_factory, offline_data):
     """The real BM25 top-20 of 40 dev600 queries, with passage texts."""
-    from reranker.prepare import prepare_rerank_file
-    from reranker.queries import read_queries
-    from reranker.runs import read_run
+    from reranker.first_stage.prepare import prepare_rerank_file
+    from reranker.io.queries import read_queries
+    from reranker.io.runs import read_run
 
     path = tmp_path_factory.mktemp("dist") / "rerank.jsonl"
     run = dict(itertools.islice(read_run(offline_data / "dev600" / "run.bm25.trec").items(), 40))

@@ -11,16 +11,17 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from reranker.arguments import ModelArguments, RerankerTrainingArguments, TrainDataArguments
-from reranker.modeling import load_cross_encoder, load_tokenizer
-from reranker.pair_encoding import PairEncoder
-from reranker.plot import main as plot_main
-from reranker.plot import plot_curves, read_log_history
-from reranker.prepare import prepare_rerank_file
-from reranker.queries import read_queries
-from reranker.runs import read_run
-from reranker.scoring import PairScorer
-from reranker.training import train
+from reranker.cli.plot import main as plot_main
+from reranker.first_stage.prepare import prepare_rerank_file
+from reranker.inference.scoring import PairScorer
+from reranker.io.queries import read_queries
+from reranker.io.runs import read_run
+from reranker.model.arguments import ModelArguments
+from reranker.model.loading import load_cross_encoder, load_tokenizer
+from reranker.model.pair_encoding import PairEncoder
+from reranker.training.arguments import RerankerTrainingArguments, TrainDataArguments
+from reranker.training.curves import plot_curves, read_log_history
+from reranker.training.driver import train
 
 PAIRS = [("what is the capital of france", "Paris is the capital of France."),
          ("how many legs does a spider have", "Spiders have eight legs."),

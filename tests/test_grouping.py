@@ -1,8 +1,8 @@
 import pytest
 
-from reranker.errors import InputError
-from reranker.grouping import group_rng, sample_group
-from reranker.train_dataset import EpochShuffleSampler, GroupedTrainDataset
+from reranker.io.errors import InputError
+from reranker.training.dataset import EpochShuffleSampler, GroupedTrainDataset
+from reranker.training.grouping import group_rng, sample_group
 
 
 def row(n_pos, n_neg, query="q"):

@@ -2,7 +2,7 @@ import ctypes
 
 import pytest
 
-from reranker import heap
+from reranker.inference import heap
 
 
 def test_trims_only_once_grown_past_the_budget_since_the_last_trim(monkeypatch):

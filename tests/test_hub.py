@@ -1,4 +1,4 @@
-from reranker.hub import is_hub_name, select_split_files
+from reranker.io.hub import is_hub_name, select_split_files
 
 TEVATRON = ["README.md", "msmarco-passage.py", "train.jsonl.gz", "dev.jsonl.gz", "dl19.jsonl.gz"]
 

@@ -13,11 +13,11 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from reranker.prepare import prepare_rerank_file
-from reranker.queries import read_queries
-from reranker.rerank import partial_paths
-from reranker.runs import read_run
-from reranker.training import newest_complete_checkpoint
+from reranker.first_stage.prepare import prepare_rerank_file
+from reranker.inference.score_file import partial_paths
+from reranker.io.queries import read_queries
+from reranker.io.runs import read_run
+from reranker.training.driver import newest_complete_checkpoint
 
 from .conftest import ROOT
 

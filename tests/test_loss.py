@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from reranker.modeling import grouped_softmax_loss
+from reranker.training.losses.lce import grouped_softmax_loss
 
 
 def reference_lce(groups):

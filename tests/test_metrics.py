@@ -2,9 +2,9 @@ import math
 
 import pytest
 
-from reranker.metrics import evaluate, ir_measures_scores, official_mrr_at_10
-from reranker.qrels import read_qrels
-from reranker.runs import RunEntry, read_run
+from reranker.evaluation.metrics import evaluate, ir_measures_scores, official_mrr_at_10
+from reranker.io.qrels import read_qrels
+from reranker.io.runs import RunEntry, read_run
 
 
 def run_of(ranked: dict[str, list[str]]):

@@ -7,12 +7,13 @@ import json
 
 import pytest
 
-from reranker.errors import InputError
-from reranker.mine_negatives import MiningOptions, main, mine_negatives
-from reranker.qrels import read_qrels
-from reranker.queries import read_queries
-from reranker.runs import read_run
-from reranker.train_data import load_train_dataset
+from reranker.cli.mine_negatives import main
+from reranker.first_stage.mine_negatives import MiningOptions, mine_negatives
+from reranker.io.errors import InputError
+from reranker.io.qrels import read_qrels
+from reranker.io.queries import read_queries
+from reranker.io.runs import read_run
+from reranker.io.train_rows import load_train_dataset
 
 RUN_Q1 = ["p1", "n1", "n2", "p2", "n3", "n4", "n5", "n6", "n7", "n8"]  # p1, p2 judged relevant; n3 judged 0
 

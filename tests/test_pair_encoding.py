@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reranker.pair_encoding import PairEncoder, PairTemplate, TruncatingTokenizer, passage_text
+from reranker.model.pair_encoding import PairEncoder, PairTemplate, TruncatingTokenizer, passage_text
 
 CLS, SEP = 101, 102
 # bert-base-uncased / MiniLM vocabulary ids

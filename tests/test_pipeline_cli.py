@@ -8,7 +8,7 @@ import os
 import pytest
 from transformers import AutoModelForSequenceClassification
 
-from reranker.summary import summary_path
+from reranker.io.summary import summary_path
 
 N_QUERIES = 5
 

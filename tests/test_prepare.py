@@ -3,11 +3,11 @@ import json
 
 import pytest
 
-from reranker.corpus import load_passages
-from reranker.errors import InputError
-from reranker.prepare import prepare_rerank_file
-from reranker.queries import read_queries
-from reranker.runs import read_run
+from reranker.first_stage.prepare import prepare_rerank_file
+from reranker.io.corpus import load_passages
+from reranker.io.errors import InputError
+from reranker.io.queries import read_queries
+from reranker.io.runs import read_run
 
 CORPUS = [
     {"docid": "d1", "title": "", "text": "first passage"},

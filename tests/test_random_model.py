@@ -1,7 +1,7 @@
 from transformers import AutoConfig
 
-from reranker.modeling import load_cross_encoder
-from reranker.random_model import main
+from reranker.cli.random_model import main
+from reranker.model.loading import load_cross_encoder
 
 
 def test_random_model_has_the_asked_shape_and_the_tokenizer(minilm_path, tmp_path, capsys):

@@ -7,13 +7,13 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reranker.corpus import Passage, format_passage_line, iter_corpus_file
-from reranker.qrels import format_qrels_line, read_qrels
-from reranker.queries import format_query_line, read_queries
-from reranker.rerank_input import RerankCandidate, format_candidate, iter_query_blocks
-from reranker.runs import format_score_line, iter_score_blocks, read_run, write_marco_lines, write_trec_lines
-from reranker.textio import iter_lines
-from reranker.train_data import check_train_row, format_train_row
+from reranker.io.corpus import Passage, format_passage_line, iter_corpus_file
+from reranker.io.qrels import format_qrels_line, read_qrels
+from reranker.io.queries import format_query_line, read_queries
+from reranker.io.rerank_input import RerankCandidate, format_candidate, iter_query_blocks
+from reranker.io.runs import format_score_line, iter_score_blocks, read_run, write_marco_lines, write_trec_lines
+from reranker.io.textio import iter_lines
+from reranker.io.train_rows import check_train_row, format_train_row
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 ids = st.text(st.characters(codec="ascii", categories=["L", "N"]), min_size=1, max_size=8)

@@ -3,9 +3,9 @@ import io
 import numpy as np
 import pytest
 
-from reranker.errors import InputError
-from reranker.qrels import read_qrels
-from reranker.runs import format_score, iter_score_blocks, read_run, write_marco_lines, write_trec_lines
+from reranker.io.errors import InputError
+from reranker.io.qrels import read_qrels
+from reranker.io.runs import format_score, iter_score_blocks, read_run, write_marco_lines, write_trec_lines
 
 
 def write(tmp_path, name, text):

@@ -6,9 +6,10 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, TrainerCallback
 
-from reranker.arguments import ModelArguments, RerankerTrainingArguments, TrainDataArguments
-from reranker.errors import InputError, UsageError
-from reranker.training import build_trainer, resolve_resume_checkpoint, train
+from reranker.io.errors import InputError, UsageError
+from reranker.model.arguments import ModelArguments
+from reranker.training.arguments import RerankerTrainingArguments, TrainDataArguments
+from reranker.training.driver import build_trainer, resolve_resume_checkpoint, train
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +126,7 @@ def test_fp16_without_gpu_falls_back_to_fp32():
 
 
 def test_bad_training_row_names_file_and_line(tiny_model_dir, tmp_path):
-    from reranker.train_data import load_train_dataset
+    from reranker.io.train_rows import load_train_dataset
 
     good = {"query_id": "1", "query": "q", "positive_passages": [{"docid": "a", "text": "p"}],
             "negative_passages": [{"docid": "b", "text": "n"}]}  # fmt: skip

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from transformers import HfArgumentParser
 
-from reranker.errors import InputError, UsageError
+from reranker.io.errors import InputError, UsageError
 
 
 def setup_logging(level: int = logging.INFO) -> None:

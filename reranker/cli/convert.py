@@ -6,8 +6,8 @@ import argparse
 import time
 
 from reranker.cli.common import exits_on_bad_input
-from reranker.convert import OUTPUT_FORMATS, convert_scores
-from reranker.summary import write_summary
+from reranker.evaluation.convert import OUTPUT_FORMATS, convert_scores
+from reranker.io.summary import write_summary
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 
-from reranker.arguments import ModelArguments, RerankArguments
 from reranker.cli.common import exits_on_bad_input, parse_dataclasses, setup_logging
+from reranker.inference.arguments import RerankArguments
+from reranker.model.arguments import ModelArguments
 
 # oneDNN, and ideep (PyTorch's wrapper around it) on top, each keep a compiled kernel (with packed weights) per
 # batch shape, up to 1024 of them. Batches come in every length and size, so on a CPU both grew with the input:
@@ -21,6 +22,6 @@ def main(argv: list[str] | None = None) -> None:
         os.environ.setdefault(name, capacity)
     setup_logging()
     model_args, args = parse_dataclasses((ModelArguments, RerankArguments), argv)
-    from reranker.inference import run_inference  # after parsing: --help stays fast
+    from reranker.inference.driver import run_inference  # after parsing: --help stays fast
 
     run_inference(model_args, args)

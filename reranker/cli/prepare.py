@@ -6,9 +6,9 @@ import argparse
 import time
 
 from reranker.cli.common import exits_on_bad_input, setup_logging
-from reranker.errors import UsageError
-from reranker.runs import RUN_FORMATS
-from reranker.summary import write_summary
+from reranker.io.errors import UsageError
+from reranker.io.runs import RUN_FORMATS
+from reranker.io.summary import write_summary
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,9 +41,9 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.depth <= 0:
         raise UsageError(f"--depth must be >= 1, got {args.depth}")
-    from reranker.prepare import prepare_rerank_file
-    from reranker.queries import read_queries
-    from reranker.runs import read_run
+    from reranker.first_stage.prepare import prepare_rerank_file
+    from reranker.io.queries import read_queries
+    from reranker.io.runs import read_run
 
     started = time.perf_counter()
     run = read_run(args.retrieval, args.run_format, args.depth)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from reranker.arguments import ModelArguments, RerankerTrainingArguments, TrainDataArguments
 from reranker.cli.common import exits_on_bad_input, parse_dataclasses, setup_logging
+from reranker.model.arguments import ModelArguments
+from reranker.training.arguments import RerankerTrainingArguments, TrainDataArguments
 
 
 @exits_on_bad_input
@@ -12,6 +13,6 @@ def main(argv: list[str] | None = None) -> None:
     model_args, data_args, training_args = parse_dataclasses(
         (ModelArguments, TrainDataArguments, RerankerTrainingArguments), argv
     )
-    from reranker.training import train  # after parsing: --help stays fast
+    from reranker.training.driver import train  # after parsing: --help stays fast
 
     train(model_args, data_args, training_args)

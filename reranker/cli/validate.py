@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from reranker.cli.common import exits_on_bad_input
-from reranker.rerank_input import summarize_rerank_file
+from reranker.io.rerank_input import summarize_rerank_file
 
 
 @exits_on_bad_input

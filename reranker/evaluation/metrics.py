@@ -1,0 +1,85 @@
+"""Ranking metrics: the official MS MARCO MRR@10, and any ir_measures metric over the same ranking.
+
+Ordering: a query's candidates are ranked by the run's rank column (for score files: by position in the file);
+a rank may appear only once per query (`read_run` checks). The official MS MARCO script does the same, while
+trec_eval re-sorts by score and breaks ties by docid, which differs on tied or inconsistent scores. Every metric
+is averaged over ALL queries of the qrels, a query missing from the run counting 0 (trec_eval's `-c`; the
+official MRR@10 does the same).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import ir_measures
+
+from reranker.io.qrels import Qrels
+from reranker.io.runs import Run, RunEntry
+
+DEFAULT_METRICS = ("nDCG@10", "R@100", "R@1000")
+
+
+def ranked(entries: list[RunEntry]) -> list[RunEntry]:
+    """A query's candidates in rank order."""
+    return sorted(entries, key=lambda entry: entry.rank)
+
+
+def official_mrr_at_10(qrels: Qrels, run: Run) -> float:
+    """MS MARCO MRR@10: 1/rank of the first relevant candidate with rank <= 10, averaged over the qrels' queries."""
+    total = 0.0
+    for qid, judged in qrels.items():
+        for entry in ranked(run.get(qid, [])):
+            if entry.rank > 10:
+                break
+            if judged.get(entry.docid, 0) >= 1:
+                total += 1.0 / entry.rank
+                break
+    return total / len(qrels)
+
+
+def ir_measures_scores(qrels: Qrels, run: Run, names: Sequence[str]) -> dict[str, float]:
+    """Compute ir_measures metrics (e.g. `nDCG@10`, `RR@10`, `R@1000`) on the run's rank order."""
+    measures = [ir_measures.parse_measure(name) for name in names]
+    qrel_rows = [
+        ir_measures.Qrel(qid, docid, grade) for qid, judged in qrels.items() for docid, grade in judged.items()
+    ]
+    # score = -position encodes the rank order exactly, so no evaluator can re-break ties differently
+    run_rows = [
+        ir_measures.ScoredDoc(qid, entry.docid, -float(position))
+        for qid, entries in run.items()
+        if qid in qrels
+        for position, entry in enumerate(ranked(entries))
+    ]
+    sums = dict.fromkeys(names, 0.0)
+    by_measure = dict(zip(measures, names, strict=True))
+    for metric in ir_measures.iter_calc(measures, qrel_rows, run_rows):
+        if metric.query_id in qrels:
+            sums[by_measure[metric.measure]] += metric.value
+    return {name: value / len(qrels) for name, value in sums.items()}
+
+
+@dataclass
+class Evaluation:
+    mrr_at_10: float
+    queries_ranked: int
+    queries_missing: int
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def report(self) -> str:
+        """The official MS MARCO block, then the other metrics, one per line."""
+        lines = ["#####################", f"MRR @10: {self.mrr_at_10}", f"QueriesRanked: {self.queries_ranked}"]
+        lines.append("#####################")
+        lines += [f"{name}: {value:.4f}" for name, value in self.metrics.items()]
+        lines.append(f"QueriesWithoutCandidates: {self.queries_missing} (of the qrels' queries; counted as 0)")
+        return "\n".join(lines)
+
+
+def evaluate(qrels: Qrels, run: Run, metrics: Sequence[str] = DEFAULT_METRICS) -> Evaluation:
+    """Evaluate a run against qrels."""
+    return Evaluation(
+        official_mrr_at_10(qrels, run),
+        len(run),
+        sum(1 for qid in qrels if qid not in run),
+        ir_measures_scores(qrels, run, metrics) if metrics else {},
+    )

@@ -1,0 +1,192 @@
+"""`python -m reranker.mine_negatives`: Tevatron-format training data from a first-stage run and qrels.
+
+For every query with a judged-relevant passage in the corpus: the positives are its passages judged at least
+`--min_positive_grade`; the negatives come from the run's candidates ranked `skip_top + 1` to `depth`, leaving out
+every passage judged relevant (grade >= 1) to that query. `--sampling random` (Tevatron's recipe) draws
+`n_negatives` of them with a generator seeded by (seed, query id); `--sampling top` takes the highest-ranked.
+Either way the chosen negatives are written in rank order. Queries that end up without a positive or without a
+negative are dropped and reported.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from tqdm import tqdm
+
+from reranker.evaluation.metrics import ranked
+from reranker.io.corpus import Passage, load_passages
+from reranker.io.errors import InputError, UsageError
+from reranker.io.qrels import Qrels
+from reranker.io.runs import Run, RunEntry
+from reranker.io.textio import atomic_output
+
+SAMPLING = ("random", "top")
+SHOWN_IDS = 10  # query ids listed per reason when reporting dropped queries
+
+
+@dataclass(frozen=True)
+class MiningOptions:
+    depth: int = 200
+    n_negatives: int = 30
+    skip_top: int = 0
+    sampling: str = "random"
+    seed: int = 42
+    min_positive_grade: int = 1
+
+    def check(self) -> None:
+        """UsageError for a nonsensical combination, before any file is read."""
+        if self.depth < 1:
+            raise UsageError(f"--depth must be >= 1, got {self.depth}")
+        if self.n_negatives < 1:
+            raise UsageError(f"--n_negatives must be >= 1, got {self.n_negatives}")
+        if not 0 <= self.skip_top < self.depth:
+            raise UsageError(f"--skip_top must be >= 0 and below --depth ({self.depth}), got {self.skip_top}")
+        if self.sampling not in SAMPLING:
+            raise UsageError(f"--sampling must be one of {', '.join(SAMPLING)}, got {self.sampling!r}")
+        if self.min_positive_grade < 1:
+            raise UsageError(f"--min_positive_grade must be >= 1, got {self.min_positive_grade}")
+
+
+@dataclass
+class MiningStats:
+    queries_written: int = 0
+    positives: int = 0
+    negatives: int = 0
+    fewer_negatives: int = 0  # written with fewer than n_negatives
+    positives_missing: int = 0  # judged positives without text in the corpus (left out)
+    without_judged_positive: int = 0  # queries with no passage judged >= min_positive_grade
+    qrels_without_query: int = 0  # qrels queries absent from the query set
+    dropped: dict[str, list[str]] = field(default_factory=dict)  # reason -> query ids
+
+    def drop(self, reason: str, qid: str) -> None:
+        self.dropped.setdefault(reason, []).append(qid)
+
+    def report(self) -> str:
+        """One line per kind of dropped query, with the first few ids."""
+        lines = []
+        for reason, qids in self.dropped.items():
+            shown = " ".join(qids[:SHOWN_IDS]) + (" ..." if len(qids) > SHOWN_IDS else "")
+            lines.append(f"dropped {len(qids)} queries {reason}: {shown}")
+        if self.without_judged_positive:
+            lines.append(f"skipped {self.without_judged_positive} queries with no judged positive in the qrels")
+        if self.qrels_without_query:
+            lines.append(f"skipped {self.qrels_without_query} qrels queries that are not in the query set")
+        if self.positives_missing:
+            lines.append(f"left out {self.positives_missing} judged positives that are not in the corpus")
+        if self.fewer_negatives:
+            lines.append(f"{self.fewer_negatives} queries have fewer negatives than asked for")
+        return "\n".join(lines)
+
+
+NO_POSITIVE_IN_CORPUS = "without a positive in the corpus"
+NOT_IN_RUN = "missing from the run"
+NO_NEGATIVE = "without a negative candidate"
+
+
+def window(entries: list[RunEntry], options: MiningOptions) -> list[RunEntry]:
+    """The candidates ranked skip_top + 1 .. depth, in rank order."""
+    return ranked(entries)[options.skip_top : options.depth]
+
+
+def choose_negatives(qid: str, candidates: list[RunEntry], options: MiningOptions) -> list[RunEntry]:
+    """Pick n_negatives from the (already filtered) candidates; the result keeps their rank order."""
+    if len(candidates) <= options.n_negatives:
+        return list(candidates)
+    if options.sampling == "top":
+        return candidates[: options.n_negatives]
+    # seeded by (seed, qid), so a query's negatives do not depend on the other queries or their order
+    picked = set(random.Random(f"{options.seed}:{qid}").sample(range(len(candidates)), options.n_negatives))
+    return [entry for position, entry in enumerate(candidates) if position in picked]
+
+
+def _passage_json(passage: Passage) -> dict[str, str]:
+    return {"docid": passage.docid, "title": passage.title, "text": passage.text}
+
+
+def mine_rows(
+    queries: dict[str, str],
+    qrels: Qrels,
+    run: Run,
+    run_path: str,
+    passages: dict[str, Passage],
+    options: MiningOptions,
+    stats: MiningStats,
+) -> Iterator[dict]:
+    """Yield one Tevatron training row per usable query, in query-set order; drops are counted in `stats`."""
+    stats.qrels_without_query = sum(1 for qid in qrels if qid not in queries)
+    for qid, query in tqdm(queries.items(), desc="mining negatives", unit=" queries"):
+        judged = qrels.get(qid, {})
+        # grade descending, then qrels order (sorted() is stable)
+        wanted = sorted((d for d, g in judged.items() if g >= options.min_positive_grade), key=lambda d: -judged[d])
+        if not wanted:
+            stats.without_judged_positive += 1
+            continue
+        positives = [passages[docid] for docid in wanted if docid in passages]
+        stats.positives_missing += len(wanted) - len(positives)
+        if not positives:
+            stats.drop(NO_POSITIVE_IN_CORPUS, qid)
+            continue
+        if qid not in run:
+            stats.drop(NOT_IN_RUN, qid)
+            continue
+        candidates = [entry for entry in window(run[qid], options) if judged.get(entry.docid, 0) < 1]
+        for entry in candidates:
+            if entry.docid not in passages:
+                raise InputError(run_path, entry.line, f"passage {entry.docid!r} is not in the corpus")
+        negatives = choose_negatives(qid, candidates, options)
+        if not negatives:
+            stats.drop(NO_NEGATIVE, qid)
+            continue
+        stats.queries_written += 1
+        stats.positives += len(positives)
+        stats.negatives += len(negatives)
+        stats.fewer_negatives += len(negatives) < options.n_negatives
+        yield {
+            "query_id": qid,
+            "query": query,
+            "positive_passages": [_passage_json(p) for p in positives],
+            "negative_passages": [_passage_json(passages[entry.docid]) for entry in negatives],
+        }
+
+
+def wanted_passages(queries: dict[str, str], qrels: Qrels, run: Run, options: MiningOptions) -> set[str]:
+    """Ids whose text mining needs: the queries' positives and every candidate in their windows."""
+    wanted: set[str] = set()
+    for qid in queries:
+        judged = qrels.get(qid, {})
+        wanted.update(docid for docid, grade in judged.items() if grade >= options.min_positive_grade)
+        wanted.update(entry.docid for entry in window(run.get(qid, []), options))
+    return wanted
+
+
+def mine_negatives(
+    queries: dict[str, str],
+    qrels: Qrels,
+    run: Run,
+    run_path: str,
+    corpus: str,
+    output: str,
+    options: MiningOptions | None = None,
+) -> MiningStats:
+    """Write the training JSONL (gzipped when `output` ends in .gz) and return what was written and dropped."""
+    options = options or MiningOptions()
+    options.check()
+    passages = load_passages(corpus, wanted_passages(queries, qrels, run, options))
+    stats = MiningStats()
+    rows = mine_rows(queries, qrels, run, run_path, passages, options, stats)
+    with atomic_output(output, "wb") as raw:
+        compressed = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if str(output).endswith(".gz") else None
+        out = io.TextIOWrapper(compressed or raw, encoding="utf-8", newline="\n")
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        out.flush()
+        out.detach()  # atomic_output closes (and renames) the file itself
+        if compressed is not None:
+            compressed.close()  # writes the gzip trailer; leaves `raw` open
+    return stats

@@ -1,0 +1,228 @@
+"""Reranking a whole rerank file: streamed in chunks of whole queries, written as it goes, resumable, shardable.
+
+Chunks: consecutive queries are gathered until they hold at least `chunk_size` candidates. A chunk is sorted by
+length and batched on its own, so its scores do not depend on anything outside it; sharding hands out whole
+chunks (never splitting a query), which makes any sharded run, merged, byte-identical to a single-process run.
+
+Durability: the output is written to `OUT.partial`; after each chunk the partial file is synced and
+`OUT.progress.json` records how far input and output got. Run the same command again after a crash or kill and it
+continues from the last completed chunk; the finished file is renamed to `OUT` (a file under the final name is
+always complete) and `OUT.summary.json` is written beside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from reranker.inference.prefetch import prefetch
+from reranker.inference.scoring import PairScorer, ranked_groups
+from reranker.io.rerank_input import QueryBlock, iter_query_blocks
+from reranker.io.runs import format_score_line
+from reranker.io.summary import read_summary, write_summary
+from reranker.model.pair_encoding import EncodedPairs, PairEncoder
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sharding:
+    """Which chunks one process scores: `levels` are (count, index) pairs, outermost first.
+
+    Chunk c belongs to index c % count of the first level; the chunks of that shard are dealt out again by the
+    next level, and so on: `--encode_num_shard K --encode_shard_index i` on a machine running W torchrun ranks is
+    ((K, i), (W, rank)). Merging the innermost level's outputs round-robin by chunk gives the outer shard's output.
+    """
+
+    levels: tuple[tuple[int, int], ...] = ()
+
+    def owns(self, chunk: int) -> bool:
+        for count, index in self.levels:
+            if chunk % count != index:
+                return False
+            chunk //= count
+        return True
+
+    def outer(self) -> Sharding:
+        return Sharding(self.levels[:-1])
+
+
+@dataclass
+class Progress:
+    """How far a run got: input lines consumed, chunks seen (all shards), and what this shard wrote."""
+
+    fingerprint: str
+    input_lines: int = 0
+    chunks_seen: int = 0
+    queries: int = 0
+    candidates: int = 0
+    output_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class RerankStats:
+    """What a run did: totals for this shard, wall time, and the part of it spent making progress durable."""
+
+    queries: int
+    candidates: int
+    seconds: float
+    checkpoint_seconds: float
+
+
+@dataclass(frozen=True)
+class EncodedChunk:
+    """A chunk ready to score: its queries' ids with their candidates' docids (the texts are dropped once
+    encoded, to keep chunks small), the encoded pairs, and where the chunk ends."""
+
+    queries: list[tuple[str, list[str]]]
+    pairs: EncodedPairs
+    input_lines: int
+    chunks_seen: int
+
+
+def file_stamp(path: str | os.PathLike) -> dict:
+    """Path, size and mtime of a file (or of the files of a folder): changes when the content may have."""
+    path = Path(path)
+    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path] if path.exists() else []
+    return {"path": os.path.abspath(path), "files": [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]}
+
+
+def job_fingerprint(**settings) -> str:
+    """A hash of everything that determines a job's output (input and model stamps, scoring settings)."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def partial_paths(output_path: str | os.PathLike) -> tuple[Path, Path]:
+    """The in-progress output and the progress record of a job writing `output_path`."""
+    output = Path(output_path)
+    return output.with_name(output.name + ".partial"), output.with_name(output.name + ".progress.json")
+
+
+def _load_progress(progress_path: Path, partial: Path, fingerprint: str) -> Progress:
+    if progress_path.is_file() and partial.is_file():
+        saved = Progress(**json.loads(progress_path.read_text()))
+        if saved.fingerprint == fingerprint and partial.stat().st_size >= saved.output_bytes:
+            logger.info("resuming after input line %d (%d pairs already scored)", saved.input_lines, saved.candidates)
+            return saved
+        logger.warning("ignoring %s: it belongs to a different job", progress_path)
+    return Progress(fingerprint)
+
+
+def _save_progress(progress_path: Path, progress: Progress) -> None:
+    tmp = progress_path.with_name(progress_path.name + ".tmp")
+    tmp.write_text(json.dumps(asdict(progress)))
+    os.replace(tmp, progress_path)
+
+
+def encode_blocks(encoder: PairEncoder, blocks: Sequence[QueryBlock]) -> EncodedPairs:
+    """Every candidate of the blocks, block after block, each query tokenized once."""
+    passages = [[(c.title, c.text) for c in block.candidates] for block in blocks]
+    return encoder.encode_groups([block.query for block in blocks], passages)
+
+
+def _encode(encoder: PairEncoder, blocks: list[QueryBlock], input_lines: int, chunks_seen: int) -> EncodedChunk:
+    queries = [(b.query_id, [c.docid for c in b.candidates]) for b in blocks]
+    return EncodedChunk(queries, encode_blocks(encoder, blocks), input_lines, chunks_seen)
+
+
+def iter_chunks(
+    input_path: str, chunk_size: int, skip_lines: int = 0, first_chunk: int = 0
+) -> Iterator[tuple[int, list[QueryBlock], int]]:
+    """Yield (chunk number, query blocks, last input line) for every chunk of a rerank file."""
+    blocks: list[QueryBlock] = []
+    pending, number = 0, first_chunk
+    for block in iter_query_blocks(input_path, skip_lines=skip_lines):
+        blocks.append(block)
+        pending += len(block.candidates)
+        if pending >= chunk_size:
+            yield number, blocks, block.last_line
+            blocks, pending, number = [], 0, number + 1
+    if blocks:
+        yield number, blocks, blocks[-1].last_line
+
+
+def _own_chunks(
+    scorer: PairScorer, input_path: str, start: Progress, chunk_size: int, sharding: Sharding
+) -> Iterator[EncodedChunk]:
+    for number, blocks, last_line in iter_chunks(input_path, chunk_size, start.input_lines, start.chunks_seen):
+        if sharding.owns(number):
+            yield _encode(scorer.encoder, blocks, last_line, number + 1)
+
+
+def _ranked_lines(chunk: EncodedChunk, scores: np.ndarray) -> str:
+    """Each query's candidates sorted by score, descending; ties keep input order (stable sort)."""
+    out = []
+    groups = ranked_groups(scores, (len(docids) for _, docids in chunk.queries))
+    for (query_id, docids), (query_scores, order) in zip(chunk.queries, groups, strict=True):
+        out.extend(format_score_line(query_id, docids[i], query_scores[i]) for i in order)
+    return "".join(out)
+
+
+def rerank_file(
+    scorer: PairScorer,
+    input_path: str,
+    output_path: str,
+    chunk_size: int = 20000,
+    sharding: Sharding = Sharding(),
+    job: str | None = None,
+    arguments: dict | None = None,
+) -> RerankStats:
+    """Score every candidate of this shard's chunks and write `qid<TAB>docid<TAB>score`, resuming if possible.
+
+    `job` identifies the input, model and settings (default: the input file alone); with the sharding and chunk
+    size it makes the fingerprint that progress records and the output's summary carry. If `output_path` is
+    already complete for the same fingerprint, nothing is done.
+    """
+    job = job or job_fingerprint(input=file_stamp(input_path))
+    fingerprint = job_fingerprint(job=job, sharding=sharding.levels, chunk_size=chunk_size)
+    done = read_summary(output_path) if Path(output_path).exists() else None
+    if done and done.get("fingerprint") == fingerprint:
+        logger.info("%s is already complete for this job", output_path)
+        return RerankStats(done["queries"], done["candidates"], 0.0, 0.0)
+    partial, progress_path = partial_paths(output_path)
+    progress = _load_progress(progress_path, partial, fingerprint)
+    started, checkpointing, resumed_at = time.perf_counter(), 0.0, progress.candidates
+    with open(partial, "r+b" if progress.input_lines else "wb") as out:
+        out.truncate(progress.output_bytes)
+        out.seek(progress.output_bytes)
+        chunks = prefetch(_own_chunks(scorer, input_path, progress, chunk_size, sharding), depth=1)
+        with tqdm(total=None, initial=progress.candidates, desc="scoring", unit=" pairs") as bar:
+            for chunk in chunks:
+                scores = scorer.score_encoded(chunk.pairs)
+                if len(scores) != sum(len(docids) for _, docids in chunk.queries):
+                    raise RuntimeError("internal error: a candidate did not get exactly one score")
+                text = _ranked_lines(chunk, scores).encode("utf-8")
+                durable_from = time.perf_counter()
+                out.write(text)
+                out.flush()
+                os.fsync(out.fileno())
+                progress.input_lines, progress.chunks_seen = chunk.input_lines, chunk.chunks_seen
+                progress.queries += len(chunk.queries)
+                progress.candidates += len(scores)
+                progress.output_bytes += len(text)
+                _save_progress(progress_path, progress)
+                checkpointing += time.perf_counter() - durable_from
+                bar.update(len(scores))
+                del chunk, scores  # freed before the next chunk arrives, not after
+    if partial.stat().st_size != progress.output_bytes:
+        raise RuntimeError(f"{partial}: size does not match the scored candidates; delete it and rerun")
+    os.replace(partial, output_path)
+    progress_path.unlink(missing_ok=True)
+    stats = RerankStats(progress.queries, progress.candidates, time.perf_counter() - started, checkpointing)
+    write_summary(
+        output_path, "inference", arguments or {}, fingerprint=fingerprint, job=job, sharding=sharding.levels,
+        chunk_size=chunk_size, queries=stats.queries, candidates=stats.candidates, seconds=round(stats.seconds, 3),
+        pairs_per_second=round((stats.candidates - resumed_at) / max(stats.seconds, 1e-9), 1),
+        checkpoint_seconds=round(stats.checkpoint_seconds, 3),
+    )  # fmt: skip
+    logger.info("scored %d candidates of %d queries in %.1fs", stats.candidates, stats.queries, stats.seconds)
+    return stats

@@ -1,0 +1,125 @@
+"""The rerank input file: one JSONL line per (query, candidate), grouped by query.
+
+Fields: `query_id`, `query`, `docid`, `text` (strings, required), `title` (string, optional) and `score` (the
+first-stage score, optional). This is the schema the reference's `data_script.py` declared.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from reranker.io.arrow_cache import dataset_from_files
+from reranker.io.errors import InputError
+from reranker.io.fields import get_float, get_str, parse_json_object
+from reranker.io.textio import iter_lines
+
+FIELDS = {"query_id": "string", "query": "string", "docid": "string", "title": "string", "text": "string"}
+SCORE_FIELD = ("score", "float32")
+
+
+class RerankCandidate(NamedTuple):
+    query_id: str
+    query: str
+    docid: str
+    title: str
+    text: str
+    score: float
+
+
+@dataclass
+class QueryBlock:
+    """All candidates of one query; `last_line` is the input line of its last candidate."""
+
+    query_id: str
+    query: str
+    candidates: list[RerankCandidate]
+    last_line: int
+
+
+def format_candidate(candidate: RerankCandidate) -> str:
+    """One line of a rerank file, fields in schema order."""
+    return json.dumps(candidate._asdict(), ensure_ascii=False) + "\n"
+
+
+def parse_candidate(path: str | os.PathLike, line: int, text: str) -> RerankCandidate:
+    """Parse and check one line of a rerank file."""
+    record = parse_json_object(path, line, text)
+    return RerankCandidate(
+        get_str(record, "query_id", path, line),
+        get_str(record, "query", path, line),
+        get_str(record, "docid", path, line),
+        get_str(record, "title", path, line, required=False, nonempty=False),
+        get_str(record, "text", path, line),
+        get_float(record, "score", path, line, default=0.0),
+    )
+
+
+def iter_query_blocks(path: str | os.PathLike, skip_lines: int = 0) -> Iterator[QueryBlock]:
+    """Stream a rerank file one query at a time, checking that each query's candidates are contiguous,
+    unique and share one query text. `skip_lines` resumes after that many lines (a block boundary)."""
+    finished: set[str] = set()
+    block: QueryBlock | None = None
+    docids: set[str] = set()
+    for line, text in iter_lines(path, skip=skip_lines):
+        candidate = parse_candidate(path, line, text)
+        if block is None or candidate.query_id != block.query_id:
+            if block is not None:
+                finished.add(block.query_id)
+                yield block
+            if candidate.query_id in finished:
+                raise InputError(path, line, f"query {candidate.query_id!r} appears again after its block ended")
+            block, docids = QueryBlock(candidate.query_id, candidate.query, [], line), set()
+        elif candidate.query != block.query:
+            raise InputError(path, line, f"query {candidate.query_id!r} has a different text than on earlier lines")
+        if candidate.docid in docids:
+            raise InputError(path, line, f"duplicate candidate {candidate.docid!r} for query {candidate.query_id!r}")
+        docids.add(candidate.docid)
+        block.candidates.append(candidate)
+        block.last_line = line
+    if block is not None:
+        yield block
+
+
+@dataclass(frozen=True)
+class RerankFileSummary:
+    queries: int
+    candidates: int
+    min_depth: int
+    max_depth: int
+
+    def __str__(self) -> str:
+        return (
+            f"queries: {self.queries}\ncandidates: {self.candidates}\n"
+            f"min depth per query: {self.min_depth}\nmax depth per query: {self.max_depth}"
+        )
+
+
+def summarize_rerank_file(path: str | os.PathLike) -> RerankFileSummary:
+    """Validate a whole rerank file and count its queries and candidates."""
+    depths = [len(block.candidates) for block in iter_query_blocks(path)]
+    return RerankFileSummary(len(depths), sum(depths), min(depths), max(depths))
+
+
+def rerank_features():
+    """The `datasets.Features` of a rerank file."""
+    import datasets
+
+    features = {name: datasets.Value(kind) for name, kind in FIELDS.items()}
+    features[SCORE_FIELD[0]] = datasets.Value(SCORE_FIELD[1])
+    return datasets.Features(features)
+
+
+def load_rerank_dataset(path: str | os.PathLike, cache_dir: str | None = None):
+    """Load a checked rerank file as a `datasets.Dataset` (no loading script: works with `datasets` >= 4)."""
+    return dataset_from_files(_checked_rows, [os.fspath(path)], rerank_features(), cache_dir)
+
+
+def _checked_rows(files: list[str], stamps: list) -> Iterator[dict]:
+    """Generator for the Arrow cache; `stamps` only keys the cache."""
+    for path in files:
+        for block in iter_query_blocks(path):
+            yield from (candidate._asdict() for candidate in block.candidates)

@@ -1,0 +1,1 @@
+"""The training stage: arguments, query groups, collator, losses, the Trainer, evaluation while training."""

@@ -1,0 +1,72 @@
+"""Command-line arguments of the training stage (flag names are the reference's)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+from transformers import TrainingArguments
+
+from reranker.io.errors import UsageError
+from reranker.model.arguments import EncodingArguments, opt
+from reranker.model.precision import cpu_supports_bf16
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainDataArguments(EncodingArguments):
+    dataset_name: str = opt(
+        None, "Training data: a Hub dataset (Tevatron/msmarco-passage) or a local .jsonl[.gz] file/folder."
+    )
+    dataset_revision: str | None = opt(None, "Hub revision of the training data.")
+    dataset_split: str = opt("train", "Split of a Hub dataset to train on.")
+    train_n_passages: int = opt(8, "Passages per query group: 1 positive + n-1 negatives.")
+    positive_passage_no_shuffle: bool = opt(False, "Always use the first positive.")
+    negative_passage_no_shuffle: bool = opt(False, "Use the first negatives in order.")
+    length_buckets: int = opt(4, "Sub-batches of similar length per step (1: one batch padded to its longest pair).")
+    pad_to_max_length: bool = opt(
+        False, "Pad every pair to q_max_len + p_max_len (the reference) instead of dynamically."
+    )
+    data_cache_dir: str | None = opt(None, "Where the Arrow cache of the data goes.")
+    eval_rerank_file: str | None = opt(None, "Rerank input JSONL to evaluate on (every eval_steps, or at the end).")
+    eval_qrels: str | None = opt(None, "Qrels of --eval_rerank_file.")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.dataset_name:
+            raise UsageError("--dataset_name is required (a Hub dataset or a local .jsonl[.gz] file or folder)")
+        if self.train_n_passages < 2:
+            raise UsageError(f"--train_n_passages must be >= 2 (1 positive + negatives), got {self.train_n_passages}")
+        if self.length_buckets < 1:
+            raise UsageError(f"--length_buckets must be >= 1, got {self.length_buckets}")
+        if bool(self.eval_rerank_file) != bool(self.eval_qrels):
+            raise UsageError("--eval_rerank_file and --eval_qrels go together")
+
+
+@dataclass
+class RerankerTrainingArguments(TrainingArguments):
+    """transformers' TrainingArguments plus the reference's flags that transformers 5 dropped."""
+
+    overwrite_output_dir: bool = opt(False, "Start afresh even if output_dir holds checkpoints or other files.")
+    warmup_ratio: float = opt(0.1, "Share of the steps spent warming up (if no warmup_steps).")
+    remove_unused_columns: bool = opt(False, "Keep False: groups are built from raw rows.")
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.warmup_ratio < 1:
+            raise UsageError(f"--warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.warmup_steps == 0:
+            self.warmup_steps = self.warmup_ratio
+        if self.load_best_model_at_end and self.metric_for_best_model is None:
+            self.metric_for_best_model = "mrr_at_10"
+        if not torch.cuda.is_available():
+            # Said explicitly, transformers allows bf16 on the CPU and runs torchrun ranks as gloo DDP (without
+            # it each rank would train alone); pinning needs an accelerator.
+            self.use_cpu = True
+            self.dataloader_pin_memory = False
+        if not torch.cuda.is_available() and (self.fp16 or self.bf16):
+            if not (self.bf16 and cpu_supports_bf16()):
+                logger.warning(f"--{'fp16' if self.fp16 else 'bf16'}: no CUDA GPU (or native bf16); training in fp32")
+                self.fp16 = self.bf16 = False
+        super().__post_init__()

@@ -1,0 +1,45 @@
+"""The grouped collator used in training: one step's groups encoded and padded into batches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from reranker.inference.scoring import padded_lengths
+from reranker.model.pair_encoding import EncodedPairs, PairEncoder
+from reranker.training.dataset import TrainGroup
+
+
+@dataclass
+class GroupedTrainCollator:
+    """Encodes a list of groups into the `len(groups) * group_size` pairs of one step, group by group.
+
+    With `length_buckets` = 1 the pairs form one batch padded to its longest pair. Random groups nearly always
+    hold a passage of full length, so that saves little; with `length_buckets` = K > 1 the pairs are sorted by
+    length and cut into K sub-batches, each padded to its own longest pair (`{"buckets": [...], "restore": ...}`,
+    `restore` putting the sorted logits back in group order), which cuts the padded tokens by about a third.
+    `pad_to_max_length` pads every pair to q_max_len + p_max_len as the reference did (for comparisons).
+    """
+
+    encoder: PairEncoder
+    pad_to_max_length: bool = False
+    pad_to_multiple_of: int = 8
+    length_buckets: int = 1
+
+    def __call__(self, groups: list[TrainGroup]) -> dict:
+        encoded = self.encoder.encode_groups([g.query for g in groups], [g.passages for g in groups])
+        if self.pad_to_max_length or self.length_buckets == 1:
+            return self._pad(encoded, np.arange(len(encoded)))
+        order = np.argsort(-encoded.lengths, kind="stable")
+        buckets = [self._pad(encoded, part) for part in np.array_split(order, self.length_buckets) if len(part)]
+        return {"buckets": buckets, "restore": torch.from_numpy(np.argsort(order))}
+
+    def _pad(self, encoded: EncodedPairs, index: np.ndarray) -> dict[str, torch.Tensor]:
+        encoder = self.encoder
+        if self.pad_to_max_length:
+            length = encoder.q_max_len + encoder.p_max_len
+        else:
+            length = int(padded_lengths(encoded.lengths[index], self.pad_to_multiple_of).max())
+        return encoded.padded_batch(index, length, encoder.pad_token_id)

@@ -1,0 +1,149 @@
+"""The training driver: data, model, Trainer, automatic resume, final save."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from transformers import set_seed
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+from reranker.distributed import leave_process_group
+from reranker.io.errors import UsageError
+from reranker.io.summary import write_summary
+from reranker.io.train_rows import load_train_dataset
+from reranker.model.arguments import ModelArguments
+from reranker.model.loading import load_cross_encoder, load_tokenizer
+from reranker.model.pair_encoding import PairEncoder
+from reranker.model.precision import head_in_fp32
+from reranker.training.arguments import RerankerTrainingArguments, TrainDataArguments
+from reranker.training.collator import GroupedTrainCollator
+from reranker.training.dataset import GroupedTrainDataset
+from reranker.training.evaluation import RerankEvaluator
+from reranker.training.model_card import write_model_card
+from reranker.training.trainer import RerankerTrainer
+
+logger = logging.getLogger(__name__)
+
+
+def _is_complete(checkpoint: Path) -> bool:
+    """The Trainer writes trainer_state.json last: a checkpoint without a readable one was cut short."""
+    try:
+        json.loads((checkpoint / TRAINER_STATE_NAME).read_text())
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def newest_complete_checkpoint(output_dir: Path) -> str | None:
+    """The newest `checkpoint-N` folder that was written completely (a kill can interrupt a save)."""
+    checkpoints = [p for p in output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*") if p.name.split("-")[-1].isdigit()]
+    for checkpoint in sorted(checkpoints, key=lambda p: int(p.name.split("-")[-1]), reverse=True):
+        if _is_complete(checkpoint):
+            return os.fspath(checkpoint)
+        logger.warning("skipping %s: incomplete (the run was stopped while saving it)", checkpoint)
+    return None
+
+
+def resolve_resume_checkpoint(args: RerankerTrainingArguments) -> str | None:
+    """The checkpoint to resume from: the one given, else the newest in output_dir (as run_glue.py does).
+
+    A non-empty output_dir without checkpoints is refused unless --overwrite_output_dir, so that a typo cannot
+    mix a new run into an old one; --overwrite_output_dir also ignores existing checkpoints.
+    """
+    if args.resume_from_checkpoint:
+        if not Path(args.resume_from_checkpoint).is_dir():
+            raise UsageError(f"--resume_from_checkpoint {args.resume_from_checkpoint}: no such checkpoint folder")
+        return args.resume_from_checkpoint
+    output_dir = Path(args.output_dir)
+    if args.overwrite_output_dir or not output_dir.is_dir() or not any(output_dir.iterdir()):
+        return None
+    last = newest_complete_checkpoint(output_dir)
+    if last is None:
+        raise UsageError(
+            f"output_dir {output_dir} is not empty and holds no checkpoint; use --overwrite_output_dir to write there"
+        )
+    logger.info("resuming from %s (give --overwrite_output_dir to start afresh)", last)
+    return last
+
+
+IDENTITY = "torch.nn.modules.linear.Identity"
+
+
+def build_trainer(
+    model_args: ModelArguments, data_args: TrainDataArguments, training_args: RerankerTrainingArguments
+) -> RerankerTrainer:
+    """Everything `train` needs, assembled; separate so tests and benchmarks can drive the Trainer."""
+    tokenizer = load_tokenizer(
+        model_args.tokenizer_name or model_args.model_name_or_path, model_args.cache_dir, model_args.model_revision
+    )
+    model = load_cross_encoder(
+        model_args.model_name_or_path, model_args.config_name, model_args.cache_dir, model_args.model_revision
+    )
+    head_in_fp32(model)  # fp16/bf16 logits would round the loss's inputs (and the evaluator wraps it anyway)
+    # sentence-transformers' CrossEncoder(path) then returns the raw logit, i.e. our score, not its sigmoid
+    model.config.sentence_transformers = {
+        **getattr(model.config, "sentence_transformers", {}),
+        "activation_fn": IDENTITY,
+    }
+    with training_args.main_process_first(desc="loading training data"):
+        rows = load_train_dataset(
+            data_args.dataset_name, data_args.dataset_split, data_args.dataset_revision, data_args.data_cache_dir
+        )
+    seed = training_args.data_seed if training_args.data_seed is not None else training_args.seed
+    dataset = GroupedTrainDataset(
+        rows,
+        data_args.train_n_passages,
+        seed,
+        data_args.positive_passage_no_shuffle,
+        data_args.negative_passage_no_shuffle,
+        data_args.dataset_name,
+    )
+    encoder = PairEncoder(tokenizer, data_args.q_max_len, data_args.p_max_len, data_args.passage_field_separator)
+    evaluator = None
+    if data_args.eval_rerank_file:
+        evaluator = RerankEvaluator(
+            data_args.eval_rerank_file, data_args.eval_qrels, encoder, training_args.per_device_eval_batch_size
+        )
+    return RerankerTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=dataset,
+        eval_dataset=evaluator.blocks if evaluator else None,
+        data_collator=GroupedTrainCollator(
+            encoder, pad_to_max_length=data_args.pad_to_max_length, length_buckets=data_args.length_buckets
+        ),
+        processing_class=tokenizer,
+        group_size=data_args.train_n_passages,
+        rerank_evaluator=evaluator,
+    )
+
+
+def train(model_args: ModelArguments, data_args: TrainDataArguments, training_args: RerankerTrainingArguments) -> None:
+    """Train a cross-encoder and save it (model, tokenizer, model card, summary) to output_dir."""
+    resume_from = resolve_resume_checkpoint(training_args)
+    set_seed(training_args.seed)
+    started = time.perf_counter()
+    trainer = build_trainer(model_args, data_args, training_args)
+    result = trainer.train(resume_from_checkpoint=resume_from)
+    if trainer.rerank_evaluator is not None and training_args.eval_strategy == "no":
+        trainer.evaluate()  # no evaluation during training was asked for: evaluate the final model once
+    trainer.save_model()
+    trainer.save_state()
+    if trainer.is_world_process_zero():
+        queries = len(trainer.train_dataset)
+        write_model_card(training_args.output_dir, model_args, data_args, training_args, trainer.state, queries)
+        groups = trainer.state.global_step * training_args.per_device_train_batch_size * training_args.world_size
+        write_summary(
+            training_args.output_dir, "train", {**asdict(model_args), **asdict(data_args),
+                                                **training_args.to_dict()},
+            queries=queries, steps=trainer.state.global_step, epochs=trainer.state.epoch,
+            resumed_from=resume_from, train_loss=result.training_loss, seconds=round(time.perf_counter() - started, 3),
+            groups_per_second=round(groups / max(result.metrics["train_runtime"], 1e-9), 3),
+        )  # fmt: skip
+    leave_process_group()

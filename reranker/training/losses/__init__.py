@@ -1,0 +1,1 @@
+"""Training losses, one a file: each module states its inputs and formula."""

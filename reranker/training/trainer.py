@@ -1,0 +1,51 @@
+"""A Trainer that feeds whole query groups, optimises the grouped softmax loss and evaluates by reranking."""
+
+from __future__ import annotations
+
+import torch
+from transformers import Trainer
+
+from reranker.model.precision import autocast_dtype
+from reranker.training.dataset import EpochShuffleSampler
+from reranker.training.evaluation import RerankEvaluator
+from reranker.training.losses.lce import grouped_softmax_loss
+
+
+class RerankerTrainer(Trainer):
+    """transformers' Trainer with the grouped loss, a sampler that tells the dataset the epoch, and (optionally)
+    evaluation by reranking a rerank file: `eval_mrr_at_10` and `eval_ndcg_at_10` are logged next to the loss and
+    can pick the best checkpoint (`--load_best_model_at_end`)."""
+
+    def __init__(self, *args, group_size: int, rerank_evaluator: RerankEvaluator | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.group_size = group_size
+        self.rerank_evaluator = rerank_evaluator
+        # Our loss is a mean over the groups of a micro-batch and ignores `num_items_in_batch`, so the Trainer
+        # must divide it by the accumulation steps (it skips that for models that take loss kwargs).
+        self.model_accepts_loss_kwargs = False
+
+    def _get_train_sampler(self, train_dataset=None) -> EpochShuffleSampler:
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        return EpochShuffleSampler(len(dataset), seed)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if "buckets" in inputs:  # length-sorted sub-batches: one forward each, logits back in group order
+            logits = torch.cat([model(**bucket).logits for bucket in inputs["buckets"]])[inputs["restore"]]
+        else:
+            logits = model(**inputs).logits
+        loss = grouped_softmax_loss(logits, self.group_size)
+        return (loss, {"logits": logits}) if return_outputs else loss
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        if self.rerank_evaluator is None:
+            return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+        model = self.accelerator.unwrap_model(self.model)
+        was_training = model.training
+        dtype = autocast_dtype(self.args.fp16, self.args.bf16, self.args.device)
+        scores = self.rerank_evaluator(model, self.args.device, dtype)
+        model.train(was_training)
+        metrics = {f"{metric_key_prefix}_{name}": value for name, value in scores.items()}
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics=metrics)
+        return metrics
