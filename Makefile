@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # A CPU build of torch here; on a GPU box pip takes the CUDA build of the same version.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: venv test lint demo clean-demo
+.PHONY: venv test test-fast lint demo clean-demo
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,9 @@ venv: $(VENV)/.installed
 
 test: venv
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+test-fast: venv
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not slow"
 
 lint: venv
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .

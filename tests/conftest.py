@@ -75,3 +75,18 @@ def run_script():
         return result
 
     return run
+
+
+@pytest.fixture(scope="session")
+def minilm_cross_encoder_dir(tmp_path_factory, minilm_path) -> Path:
+    """The real all-MiniLM-L6-v2 weights with a seeded random relevance head, saved as a cross-encoder folder
+    (so that every load gives the same head)."""
+    import torch
+
+    from reranker.model.loading import load_cross_encoder, load_tokenizer
+
+    path = tmp_path_factory.mktemp("minilm_cross_encoder")
+    torch.manual_seed(0)
+    load_cross_encoder(minilm_path).save_pretrained(path)
+    load_tokenizer(minilm_path).save_pretrained(path)
+    return path

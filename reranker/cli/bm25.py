@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 
 from reranker.cli.common import exits_on_bad_input, setup_logging
-from reranker.first_stage.bm25 import OUTPUT_FORMATS, build_index, run_search
+from reranker.first_stage.bm25 import build_index, run_search
+from reranker.io.runs import OUTPUT_FORMAT_NAMES
 
 # -------------------------------------------------------------------------------------------------------- CLI
 
@@ -44,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="Queries per batch_search call (default: 1 with one thread, else 64 per thread).",
     )  # fmt: skip
     search.add_argument(
-        "--output_format", "--output-format", dest="output_format", default="trec", choices=OUTPUT_FORMATS,
-        help="trec: qid Q0 docid rank score Anserini (default); msmarco: qid<TAB>docid<TAB>rank.",
+        "--output_format", "--output-format", dest="output_format", default="trec", choices=OUTPUT_FORMAT_NAMES,
+        help="trec: qid Q0 docid rank score Anserini (default); msmarco (or marco): qid<TAB>docid<TAB>rank.",
     )  # fmt: skip
     return parser
 
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     stats = run_search(
         args.index, args.topics, args.output, args.k1, args.b, args.hits, args.threads, args.batch_size,
-        args.output_format,
+        args.output_format, vars(args),
     )  # fmt: skip
     print(f"wrote {stats.lines} lines of {stats.queries} queries to {args.output} in {stats.seconds:.1f} s")
     if stats.without_hits:

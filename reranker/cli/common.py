@@ -6,11 +6,11 @@ import functools
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from transformers import HfArgumentParser
 
-from reranker.io.errors import InputError, UsageError
+from reranker.io.errors import InputError, ParameterError, UsageError
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -26,15 +26,21 @@ def parse_dataclasses(types: tuple, argv: list[str] | None = None) -> tuple:
     return parser.parse_args_into_dataclasses(args=argv)
 
 
-def exits_on_bad_input(main: Callable[..., int | None]) -> Callable[..., int]:
-    """Turn InputError/UsageError into one `error: ...` line on stderr and exit status 2."""
+def exits_on_bad_input(main: Callable[..., int | None] | None = None, *, flag_names: Mapping[str, str] | None = None):
+    """Turn InputError/UsageError into one `error: ...` line on stderr and exit status 2. A ParameterError names
+    its parameters as flags (`flag_names` maps the library's parameter names to this command's flags)."""
 
-    @functools.wraps(main)
-    def wrapper(*args, **kwargs) -> int:
-        try:
-            return main(*args, **kwargs) or 0
-        except (InputError, UsageError) as err:
-            print(f"error: {err}", file=sys.stderr)
+    def decorate(main: Callable[..., int | None]) -> Callable[..., int]:
+        @functools.wraps(main)
+        def wrapper(*args, **kwargs) -> int:
+            try:
+                return main(*args, **kwargs) or 0
+            except ParameterError as err:
+                print(f"error: {err.as_flags(flag_names)}", file=sys.stderr)
+            except (InputError, UsageError) as err:
+                print(f"error: {err}", file=sys.stderr)
             return 2
 
-    return wrapper
+        return wrapper
+
+    return decorate(main) if main is not None else decorate

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import time
 
 from reranker.cli.common import exits_on_bad_input
-from reranker.evaluation.convert import OUTPUT_FORMATS, convert_scores
-from reranker.io.summary import write_summary
+from reranker.evaluation.convert import convert_scores
+from reranker.io.runs import OUTPUT_FORMAT_NAMES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,7 +14,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input", required=True, help="Scores: qid<TAB>docid<TAB>score, grouped by query.")
     parser.add_argument("--output", required=True, help="Run file to write.")
     parser.add_argument(
-        "--format", default="marco", choices=OUTPUT_FORMATS, help="marco: qid docid rank; trec: 6 cols."
+        "--format",
+        default="marco",
+        choices=OUTPUT_FORMAT_NAMES,
+        help="marco (msmarco): qid docid rank; trec: 6 cols.",
     )
     parser.add_argument("--tag", default="reranker", help="Run tag of TREC output.")
     return parser
@@ -24,8 +26,5 @@ def build_parser() -> argparse.ArgumentParser:
 @exits_on_bad_input
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    started = time.perf_counter()
-    stats = convert_scores(args.input, args.output, args.format, args.tag)
-    write_summary(args.output, "convert", vars(args), queries=stats.queries, lines=stats.lines,
-                  seconds=round(time.perf_counter() - started, 3))  # fmt: skip
+    stats = convert_scores(args.input, args.output, args.format, args.tag, arguments=vars(args))
     print(f"wrote {stats.lines} lines of {stats.queries} queries to {args.output}")

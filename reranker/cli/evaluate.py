@@ -8,8 +8,6 @@ from reranker.cli.common import exits_on_bad_input
 from reranker.evaluation.metrics import DEFAULT_METRICS, evaluate
 from reranker.io.qrels import read_qrels
 from reranker.io.runs import RUN_FORMATS, read_run
-from reranker.io.summary import write_summary
-from reranker.io.textio import atomic_output
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,10 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     result = evaluate(read_qrels(args.qrels), read_run(args.run, args.run_format), args.metrics)
     print(result.report())
     if args.output:
-        with atomic_output(args.output) as out:
-            out.write(result.report() + "\n")
-        write_summary(args.output, "evaluate", vars(args), mrr_at_10=result.mrr_at_10, metrics=result.metrics,
-                      queries_ranked=result.queries_ranked, queries_missing=result.queries_missing)  # fmt: skip
+        result.write(args.output, vars(args))
 
 
 if __name__ == "__main__":

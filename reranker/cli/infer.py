@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
-import os
+import dataclasses
 
 from reranker.cli.common import exits_on_bad_input, parse_dataclasses, setup_logging
-from reranker.inference.arguments import RerankArguments
+from reranker.inference.arguments import INFERENCE_FLAGS, RerankArguments
 from reranker.model.arguments import ModelArguments
 
-# oneDNN, and ideep (PyTorch's wrapper around it) on top, each keep a compiled kernel (with packed weights) per
-# batch shape, up to 1024 of them. Batches come in every length and size, so on a CPU both grew with the input:
-# oneDNN's by ~7 MiB a shape (bf16: +600 MiB over 6000 pairs), ideep's by 220 MiB over 36,000 pairs (bf16, still
-# growing). 16 of oneDNN's and 64 of ideep's cost no speed; 16 of ideep's cost 6% (one forward pass needs more).
-# Both are read when the first kernel is built, i.e. after main() starts.
-CPU_KERNEL_CACHES = {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "16", "LRU_CACHE_CAPACITY": "64"}
 
-
-@exits_on_bad_input
+@exits_on_bad_input(flag_names=INFERENCE_FLAGS)
 def main(argv: list[str] | None = None) -> None:
-    for name, capacity in CPU_KERNEL_CACHES.items():
-        os.environ.setdefault(name, capacity)
     setup_logging()
     model_args, args = parse_dataclasses((ModelArguments, RerankArguments), argv)
-    from reranker.inference.driver import run_inference  # after parsing: --help stays fast
+    from reranker.api import Reranker  # after parsing: --help stays fast
 
-    run_inference(model_args, args)
+    reranker = Reranker.from_pretrained(
+        model_args.model_name_or_path, tokenizer=model_args.tokenizer_name, config_name=model_args.config_name,
+        cache_dir=model_args.cache_dir, revision=model_args.model_revision, q_max_len=args.q_max_len,
+        p_max_len=args.p_max_len, passage_field_separator=args.passage_field_separator, device=args.device,
+        precision=args.precision, batch_size=args.per_device_eval_batch_size,
+        max_tokens_per_batch=args.max_tokens_per_batch, pad_to_multiple_of=args.pad_to_multiple_of,
+        torch_compile=args.torch_compile,
+    )  # fmt: skip
+    reranker.rerank_file(
+        args.encode_in_path, args.encoded_save_path, chunk_size=args.chunk_size, num_shards=args.encode_num_shard,
+        shard_index=args.encode_shard_index, arguments={**dataclasses.asdict(model_args), **dataclasses.asdict(args)},
+    )  # fmt: skip

@@ -1,10 +1,9 @@
 """`python -m reranker.merge_scores --inputs S0 S1 ... --output OUT`: merge sharded score files into one.
 
-Shard i of K holds chunks i, i+K, i+2K, ... of the input (see `reranker.inference.score_file.Sharding`), so
-taking one chunk from each shard in turn restores the input order: the merged file is the file a single process
-would have written. The merge checks that the shards are disjoint and complete (every shard present, none cut
-short) and,
-where the shards have summaries, that they come from the same job, with the same chunk size, as shards 0..K-1.
+Shard i of K holds chunks i, i+K, i+2K, ... of the input, so taking one chunk from each shard in turn restores the
+input order: the merged file is the file a single process would have written. The merge checks that the shards
+are disjoint and complete (every shard present, none cut short) and, where the shards have summaries, that they
+come from the same job, with the same chunk size, as shards 0..K-1.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     queries = read_queries(args.queries, args.query_split)
     qrels = read_qrels(args.qrels)
     run = read_run(args.run, args.run_format)
-    stats = mine_negatives(queries, qrels, run, args.run, args.corpus, args.output, options)
+    stats = mine_negatives(queries, qrels, run, args.run, args.corpus, args.output, options, vars(args))
     print(
         f"wrote {stats.queries_written} queries ({stats.positives} positives, {stats.negatives} negatives) "
         f"to {args.output}"

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import time
 
 from reranker.cli.common import exits_on_bad_input, setup_logging
-from reranker.io.errors import UsageError
 from reranker.io.runs import RUN_FORMATS
-from reranker.io.summary import write_summary
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,21 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     setup_logging()
     args = build_parser().parse_args(argv)
-    if args.depth <= 0:
-        raise UsageError(f"--depth must be >= 1, got {args.depth}")
     from reranker.first_stage.prepare import prepare_rerank_file
-    from reranker.io.queries import read_queries
-    from reranker.io.runs import read_run
 
-    started = time.perf_counter()
-    run = read_run(args.retrieval, args.run_format, args.depth)
-    queries = read_queries(args.query_data_name, args.query_data_split, args.query_data_revision)
     stats = prepare_rerank_file(
-        queries, run, args.retrieval, args.corpus, args.output_path, args.skip_missing, args.corpus_revision
-    )
-    seconds = time.perf_counter() - started
-    write_summary(args.output_path, "prepare", vars(args), queries=stats.queries, candidates=stats.candidates,
-                  skipped_missing=stats.skipped_missing, seconds=round(seconds, 3))  # fmt: skip
+        args.query_data_name, args.corpus, args.retrieval, args.output_path, depth=args.depth,
+        run_format=args.run_format, query_split=args.query_data_split, query_revision=args.query_data_revision,
+        corpus_revision=args.corpus_revision, skip_missing=args.skip_missing, arguments=vars(args),
+    )  # fmt: skip
     print(f"wrote {stats.candidates} candidates of {stats.queries} queries to {args.output_path}")
     if stats.skipped_missing:
         print(f"skipped {stats.skipped_missing} candidates missing from the corpus")

@@ -7,12 +7,12 @@ from reranker.model.arguments import ModelArguments
 from reranker.training.arguments import RerankerTrainingArguments, TrainDataArguments
 
 
-@exits_on_bad_input
+@exits_on_bad_input(flag_names={"tokenizer": "tokenizer_name"})
 def main(argv: list[str] | None = None) -> None:
     setup_logging()
     model_args, data_args, training_args = parse_dataclasses(
         (ModelArguments, TrainDataArguments, RerankerTrainingArguments), argv
     )
-    from reranker.training.driver import train  # after parsing: --help stays fast
+    from reranker.api import train  # after parsing: --help stays fast
 
     train(model_args, data_args, training_args)

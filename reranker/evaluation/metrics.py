@@ -9,20 +9,18 @@ official MRR@10 does the same).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import ir_measures
 
 from reranker.io.qrels import Qrels
-from reranker.io.runs import Run, RunEntry
+from reranker.io.runs import Run, ranked
+from reranker.io.summary import write_summary
+from reranker.io.textio import atomic_output
 
 DEFAULT_METRICS = ("nDCG@10", "R@100", "R@1000")
-
-
-def ranked(entries: list[RunEntry]) -> list[RunEntry]:
-    """A query's candidates in rank order."""
-    return sorted(entries, key=lambda entry: entry.rank)
 
 
 def official_mrr_at_10(qrels: Qrels, run: Run) -> float:
@@ -73,6 +71,13 @@ class Evaluation:
         lines += [f"{name}: {value:.4f}" for name, value in self.metrics.items()]
         lines.append(f"QueriesWithoutCandidates: {self.queries_missing} (of the qrels' queries; counted as 0)")
         return "\n".join(lines)
+
+    def write(self, path: str | os.PathLike, arguments: dict | None = None) -> None:
+        """Write the report to `path`, with a summary beside it."""
+        with atomic_output(path) as out:
+            out.write(self.report() + "\n")
+        write_summary(path, "evaluate", arguments or {}, mrr_at_10=self.mrr_at_10, metrics=self.metrics,
+                      queries_ranked=self.queries_ranked, queries_missing=self.queries_missing)  # fmt: skip
 
 
 def evaluate(qrels: Qrels, run: Run, metrics: Sequence[str] = DEFAULT_METRICS) -> Evaluation:

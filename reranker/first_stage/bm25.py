@@ -1,4 +1,4 @@
-"""`python -m reranker.bm25 index|search`: the BM25 first stage, with pyserini's Lucene indexer and searcher.
+"""The BM25 first stage, with pyserini's Lucene indexer and searcher (the command: `python -m reranker.bm25`).
 
 `index` converts a Tevatron JSONL or MS MARCO TSV corpus to Anserini's JsonCollection and runs Anserini's
 IndexCollection on it (the indexer behind `python -m pyserini.index.lucene`). `search` takes the flags of
@@ -23,14 +23,14 @@ from tqdm import tqdm
 
 from reranker.first_stage.java import start_jvm
 from reranker.io.corpus import Passage, iter_corpus
-from reranker.io.errors import InputError, UsageError
+from reranker.io.errors import InputError, ParameterError, UsageError, check_at_least, literal
 from reranker.io.queries import read_queries
-from reranker.io.runs import write_marco_lines, write_trec_lines
-from reranker.io.textio import atomic_output
+from reranker.io.runs import resolve_output_format, write_ranked_lines
+from reranker.io.summary import write_summary
+from reranker.io.textio import atomic_output, has_file_suffix
 
 logger = logging.getLogger(__name__)
 
-OUTPUT_FORMATS = ("trec", "msmarco")
 RUN_TAG = "Anserini"  # what pyserini's CLI writes when --output is given
 INDEX_ARGS = ("-collection", "JsonCollection", "-generator", "DefaultLuceneDocumentGenerator")
 INDEX_STORE_FLAGS = ("-storePositions", "-storeDocvectors", "-storeRaw")
@@ -105,7 +105,7 @@ def _check_index_target(index: Path, overwrite: bool) -> None:
     if not is_lucene_index(index):
         raise UsageError(f"{index} exists and is not a Lucene index; refusing to replace it")
     if not overwrite:
-        raise UsageError(f"{index} already holds an index; pass --overwrite to replace it")
+        raise ParameterError(f"{literal(index)} already holds an index; pass {{0}} to replace it", "overwrite")
 
 
 def build_index(
@@ -116,8 +116,7 @@ def build_index(
     The index is built in a temporary folder beside `index` and renamed into place when complete; `quiet`
     silences Anserini's log.
     """
-    if threads < 1:
-        raise UsageError(f"--threads must be >= 1, got {threads}")
+    check_at_least("threads", threads, 1)
     index = Path(index)
     _check_index_target(index, overwrite)
     index.parent.mkdir(parents=True, exist_ok=True)
@@ -163,7 +162,7 @@ def _run_index_collection(
 
 
 def looks_like_path(name: str) -> bool:
-    return os.sep in name or name.startswith(".") or name.endswith((".tsv", ".txt", ".gz", ".jsonl", ".json"))
+    return os.sep in name or name.startswith(".") or has_file_suffix(name)
 
 
 def pyserini_order(queries: dict[str, str]) -> list[tuple[str, str]]:
@@ -184,7 +183,7 @@ def load_topics(topics: str) -> list[tuple[str, str]]:
     from pyserini.search._base import topics_mapping
 
     if topics not in topics_mapping:
-        raise UsageError(f"--topics {topics!r}: no such file, and not a pyserini topics name")
+        raise ParameterError(f"{{0}} {literal(repr(topics))}: no such file, and not a pyserini topics name", "topics")
     try:
         return [(str(qid), text) for qid, text in get_query_iterator(topics, TopicsFormat.DEFAULT)]
     except Exception as err:  # a download failure deep inside pyserini: one line instead of a traceback
@@ -198,9 +197,9 @@ def open_searcher(index: str, k1: float | None = None, b: float | None = None):
     """
     path = Path(index)
     if path.exists() and not is_lucene_index(path):
-        raise UsageError(f"--index {index}: not a Lucene index folder (no segments_N file)")
+        raise ParameterError(f"{{0}} {literal(index)}: not a Lucene index folder (no segments_N file)", "index")
     if not path.exists() and looks_like_path(index):
-        raise UsageError(f"--index {index}: no such index folder")
+        raise ParameterError(f"{{0}} {literal(index)}: no such index folder", "index")
     start_jvm()
     from pyserini.search.lucene import LuceneSearcher
 
@@ -210,10 +209,12 @@ def open_searcher(index: str, k1: float | None = None, b: float | None = None):
         from pyserini.prebuilt_index_info import TF_INDEX_INFO
 
         if index not in TF_INDEX_INFO:
-            raise UsageError(f"--index {index}: no such index folder, and not a pyserini prebuilt index name")
+            raise ParameterError(
+                f"{{0}} {literal(index)}: no such index folder, and not a pyserini prebuilt index name", "index"
+            )
         searcher = LuceneSearcher.from_prebuilt_index(index)
         if searcher is None:
-            raise UsageError(f"--index {index}: could not download the prebuilt index")
+            raise ParameterError(f"{{0}} {literal(index)}: could not download the prebuilt index", "index")
     if k1 is None and b is None:
         import importlib
 
@@ -260,10 +261,7 @@ def write_run(
     with atomic_output(output) as out:
         for qid, scored in tqdm(results, total=total, desc="searching", unit=" queries"):
             queries += 1
-            if output_format == "trec":
-                written = write_trec_lines(out, qid, scored, tag=RUN_TAG, decimals=6)  # as pyserini writes it
-            else:
-                written = write_marco_lines(out, qid, (docid for docid, _ in scored))
+            written = write_ranked_lines(out, qid, scored, output_format, RUN_TAG, decimals=6)  # as pyserini writes
             lines += written
             empty += written == 0
     return SearchStats(queries, lines, empty, time.perf_counter() - started)
@@ -279,29 +277,36 @@ def run_search(
     threads: int = 1,
     batch_size: int | None = None,
     output_format: str = "trec",
+    arguments: dict | None = None,
 ) -> SearchStats:
-    """Search every topic and write the run; `batch_size` None means 1 with one thread, else 64 per thread."""
+    """Search every topic and write the run with its summary; `batch_size` None means 1 with one thread, else 64
+    per thread.
+
+    Example:
+        >>> stats = run_search("runs/bm25-index", "val/queries.tsv", "runs/val.bm25.trec", hits=100)
+    """
     check_search_flags(k1, b, hits, threads, batch_size, output_format)
     batch_size = batch_size or (1 if threads == 1 else 64 * threads)
     queries = load_topics(topics)
     searcher = open_searcher(index, k1, b)
     try:
         results = search_topics(searcher, queries, hits, threads, batch_size)
-        return write_run(results, output, output_format, len(queries))
+        stats = write_run(results, output, output_format, len(queries))
     finally:
         searcher.close()
+    write_summary(output, "bm25 search", arguments or {}, queries=stats.queries, lines=stats.lines,
+                  without_hits=stats.without_hits, seconds=round(stats.seconds, 3))  # fmt: skip
+    return stats
 
 
 def check_search_flags(
     k1: float | None, b: float | None, hits: int, threads: int, batch_size: int | None, output_format: str
 ) -> None:
-    """UsageError for a nonsensical search flag, before the JVM starts."""
+    """ParameterError for a nonsensical search setting, before the JVM starts."""
     if (k1 is None) != (b is None):
-        raise UsageError("set both --k1 and --b, or neither (pyserini's defaults)")
+        raise ParameterError("set both {0} and {1}, or neither (pyserini's defaults)", "k1", "b")
     if k1 is not None and (k1 < 0 or not 0 <= b <= 1):
-        raise UsageError(f"BM25 needs k1 >= 0 and 0 <= b <= 1, got k1={k1}, b={b}")
-    for name, value in (("--hits", hits), ("--threads", threads), ("--batch_size", batch_size)):
-        if value is not None and value < 1:
-            raise UsageError(f"{name} must be >= 1, got {value}")
-    if output_format not in OUTPUT_FORMATS:
-        raise UsageError(f"--output_format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
+        raise ParameterError(f"BM25 needs {{0}} >= 0 and {{1}} in [0, 1], got {k1} and {b}", "k1", "b")
+    for name, value in (("hits", hits), ("threads", threads), ("batch_size", batch_size)):
+        check_at_least(name, value, 1)
+    resolve_output_format(output_format)

@@ -1,7 +1,7 @@
-"""`python -m reranker.demo_data --output DIR`: a small real data slice from the Hub, for `make demo` on a
-networked machine without `../shared/data/offline`.
+"""A small real data slice from the Hub, for `make demo` on a networked machine without `../shared/data/offline`
+(the command: `python -m reranker.demo_data`).
 
-From Tevatron/msmarco-passage's train split: the first `--train` rows become `train.jsonl.gz`; the next `--eval`
+From Tevatron/msmarco-passage's train split: the first `n_train` rows become `train.jsonl.gz`; the next `n_eval`
 rows become an evaluation set `eval/`: their queries, their positives as qrels, and as candidates each query's
 BM25 hard negatives with its positive, in a fixed shuffled order (`eval/run.shuffled.trec`), the passages of both
 in `corpus.jsonl.gz`. Tevatron mined those negatives from BM25's top 200, so this is a reranking task on real
@@ -10,7 +10,6 @@ BM25 candidates; the candidate order is not BM25's, so the first-stage MRR@10 he
 
 from __future__ import annotations
 
-import gzip
 import random
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,11 +17,12 @@ from pathlib import Path
 from reranker.io.corpus import Passage, format_passage_line
 from reranker.io.qrels import format_qrels_line
 from reranker.io.queries import format_query_line
+from reranker.io.textio import atomic_output
 from reranker.io.train_rows import format_train_row
 
 
-def _write_gzip_lines(path: Path, lines: Iterable[str]) -> None:
-    with gzip.open(path, "wt", encoding="utf-8") as out:
+def _write_lines(path: Path, lines: Iterable[str]) -> None:
+    with atomic_output(path) as out:
         out.writelines(lines)
 
 
@@ -32,13 +32,13 @@ def write_demo_slice(rows: Iterable[dict], output: Path, n_train: int, n_eval: i
     train = [next(rows) for _ in range(n_train)]
     held_out = [next(rows) for _ in range(n_eval)]
     (output / "eval").mkdir(parents=True, exist_ok=True)
-    _write_gzip_lines(output / "train.jsonl.gz", map(format_train_row, train))
+    _write_lines(output / "train.jsonl.gz", map(format_train_row, train))
     rng = random.Random(seed)
     corpus: dict[str, Passage] = {}
     with (
-        open(output / "eval" / "queries.tsv", "w") as queries,
-        open(output / "eval" / "qrels.txt", "w") as qrels,
-        open(output / "eval" / "run.shuffled.trec", "w") as run,
+        atomic_output(output / "eval" / "queries.tsv") as queries,
+        atomic_output(output / "eval" / "qrels.txt") as qrels,
+        atomic_output(output / "eval" / "run.shuffled.trec") as run,
     ):
         for row in held_out:
             qid = row["query_id"]
@@ -50,4 +50,4 @@ def write_demo_slice(rows: Iterable[dict], output: Path, n_train: int, n_eval: i
             for rank, passage in enumerate(candidates, start=1):
                 corpus[passage["docid"]] = Passage(passage["docid"], passage.get("title") or "", passage["text"])
                 run.write(f"{qid} Q0 {passage['docid']} {rank} {len(candidates) - rank + 1} shuffled\n")
-    _write_gzip_lines(output / "corpus.jsonl.gz", map(format_passage_line, corpus.values()))
+    _write_lines(output / "corpus.jsonl.gz", map(format_passage_line, corpus.values()))

@@ -1,30 +1,29 @@
-"""`python -m reranker.mine_negatives`: Tevatron-format training data from a first-stage run and qrels.
+"""Tevatron-format training data from a first-stage run and qrels (the command: `python -m reranker.mine_negatives`).
 
 For every query with a judged-relevant passage in the corpus: the positives are its passages judged at least
-`--min_positive_grade`; the negatives come from the run's candidates ranked `skip_top + 1` to `depth`, leaving out
-every passage judged relevant (grade >= 1) to that query. `--sampling random` (Tevatron's recipe) draws
-`n_negatives` of them with a generator seeded by (seed, query id); `--sampling top` takes the highest-ranked.
+`min_positive_grade`; the negatives come from the run's candidates ranked `skip_top + 1` to `depth`, leaving out
+every passage judged relevant (grade >= 1) to that query. Sampling `random` (Tevatron's recipe) draws
+`n_negatives` of them with a generator seeded by (seed, query id); `top` takes the highest-ranked.
 Either way the chosen negatives are written in rank order. Queries that end up without a positive or without a
 negative are dropped and reported.
 """
 
 from __future__ import annotations
 
-import gzip
-import io
-import json
 import random
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from tqdm import tqdm
 
-from reranker.evaluation.metrics import ranked
 from reranker.io.corpus import Passage, load_passages
-from reranker.io.errors import InputError, UsageError
+from reranker.io.errors import InputError, ParameterError, check_at_least, literal
 from reranker.io.qrels import Qrels
-from reranker.io.runs import Run, RunEntry
+from reranker.io.runs import Run, RunEntry, ranked
+from reranker.io.summary import write_summary
 from reranker.io.textio import atomic_output
+from reranker.io.train_rows import format_train_row
 
 SAMPLING = ("random", "top")
 SHOWN_IDS = 10  # query ids listed per reason when reporting dropped queries
@@ -40,17 +39,16 @@ class MiningOptions:
     min_positive_grade: int = 1
 
     def check(self) -> None:
-        """UsageError for a nonsensical combination, before any file is read."""
-        if self.depth < 1:
-            raise UsageError(f"--depth must be >= 1, got {self.depth}")
-        if self.n_negatives < 1:
-            raise UsageError(f"--n_negatives must be >= 1, got {self.n_negatives}")
+        """ParameterError for a nonsensical combination, before any file is read."""
+        check_at_least("depth", self.depth, 1)
+        check_at_least("n_negatives", self.n_negatives, 1)
         if not 0 <= self.skip_top < self.depth:
-            raise UsageError(f"--skip_top must be >= 0 and below --depth ({self.depth}), got {self.skip_top}")
+            raise ParameterError(f"{{0}} must be >= 0 and below {{1}} ({self.depth}), got {self.skip_top}",
+                                 "skip_top", "depth")  # fmt: skip
         if self.sampling not in SAMPLING:
-            raise UsageError(f"--sampling must be one of {', '.join(SAMPLING)}, got {self.sampling!r}")
-        if self.min_positive_grade < 1:
-            raise UsageError(f"--min_positive_grade must be >= 1, got {self.min_positive_grade}")
+            raise ParameterError(f"{{0}} must be one of {', '.join(SAMPLING)}, got {literal(repr(self.sampling))}",
+                                 "sampling")  # fmt: skip
+        check_at_least("min_positive_grade", self.min_positive_grade, 1)
 
 
 @dataclass
@@ -105,10 +103,6 @@ def choose_negatives(qid: str, candidates: list[RunEntry], options: MiningOption
     return [entry for position, entry in enumerate(candidates) if position in picked]
 
 
-def _passage_json(passage: Passage) -> dict[str, str]:
-    return {"docid": passage.docid, "title": passage.title, "text": passage.text}
-
-
 def mine_rows(
     queries: dict[str, str],
     qrels: Qrels,
@@ -150,8 +144,8 @@ def mine_rows(
         yield {
             "query_id": qid,
             "query": query,
-            "positive_passages": [_passage_json(p) for p in positives],
-            "negative_passages": [_passage_json(passages[entry.docid]) for entry in negatives],
+            "positive_passages": [p._asdict() for p in positives],
+            "negative_passages": [passages[entry.docid]._asdict() for entry in negatives],
         }
 
 
@@ -173,20 +167,18 @@ def mine_negatives(
     corpus: str,
     output: str,
     options: MiningOptions | None = None,
+    arguments: dict | None = None,
 ) -> MiningStats:
-    """Write the training JSONL (gzipped when `output` ends in .gz) and return what was written and dropped."""
+    """Write the training JSONL (gzipped when `output` ends in .gz) with its summary, and return what was written
+    and dropped."""
+    started = time.perf_counter()
     options = options or MiningOptions()
     options.check()
     passages = load_passages(corpus, wanted_passages(queries, qrels, run, options))
     stats = MiningStats()
     rows = mine_rows(queries, qrels, run, run_path, passages, options, stats)
-    with atomic_output(output, "wb") as raw:
-        compressed = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if str(output).endswith(".gz") else None
-        out = io.TextIOWrapper(compressed or raw, encoding="utf-8", newline="\n")
-        for row in rows:
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
-        out.flush()
-        out.detach()  # atomic_output closes (and renames) the file itself
-        if compressed is not None:
-            compressed.close()  # writes the gzip trailer; leaves `raw` open
+    with atomic_output(output) as out:
+        out.writelines(map(format_train_row, rows))
+    write_summary(output, "mine negatives", arguments or {}, **asdict(stats),
+                  seconds=round(time.perf_counter() - started, 3))  # fmt: skip
     return stats

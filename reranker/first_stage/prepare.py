@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from tqdm import tqdm
 
 from reranker.io.corpus import load_passages
 from reranker.io.errors import InputError
+from reranker.io.queries import read_queries
 from reranker.io.rerank_input import RerankCandidate, format_candidate
-from reranker.io.runs import Run
+from reranker.io.runs import Run, read_run
+from reranker.io.summary import write_summary
 from reranker.io.textio import atomic_output
 
 logger = logging.getLogger(__name__)
@@ -24,6 +27,48 @@ class PrepareStats:
 
 
 def prepare_rerank_file(
+    query_source: str,
+    corpus: str,
+    retrieval: str,
+    output_path: str,
+    *,
+    depth: int | None = 1000,
+    run_format: str = "auto",
+    query_split: str = "dev",
+    query_revision: str | None = None,
+    corpus_revision: str | None = None,
+    skip_missing: bool = False,
+    arguments: dict | None = None,
+) -> PrepareStats:
+    """The prepare stage: read a first-stage run (its top `depth` per query) and the queries, join them with the
+    passage texts (`join_run_with_texts`) into `output_path`, and write its summary.
+
+    Args:
+        query_source: queries: a TSV `qid<TAB>query`, a JSONL with `query_id`/`query`, or a Hub dataset.
+        corpus: passages: a JSONL `{docid, title, text}`, a TSV `pid<TAB>text`, or a Hub corpus.
+        retrieval: the run: TREC, MS MARCO `qid pid rank` or `qid pid score` (`run_format` to force one).
+        output_path: the rerank input JSONL to write.
+        depth: candidates kept per query (None: all).
+        query_split, query_revision, corpus_revision: for Hub datasets.
+        skip_missing: leave out candidates whose passage is not in the corpus instead of stopping.
+        arguments: settings to record in the summary.
+
+    Returns:
+        Counts of queries, candidates written and candidates skipped.
+
+    Example:
+        >>> stats = prepare_rerank_file("dev600/queries.tsv", "corpus.jsonl.gz", "dev600/run.bm25.trec", "r.jsonl")
+    """
+    started = time.perf_counter()
+    run = read_run(retrieval, run_format, depth)
+    queries = read_queries(query_source, query_split, query_revision)
+    stats = join_run_with_texts(queries, run, retrieval, corpus, output_path, skip_missing, corpus_revision)
+    write_summary(output_path, "prepare", arguments or {}, queries=stats.queries, candidates=stats.candidates,
+                  skipped_missing=stats.skipped_missing, seconds=round(time.perf_counter() - started, 3))  # fmt: skip
+    return stats
+
+
+def join_run_with_texts(
     queries: dict[str, str],
     run: Run,
     run_path: str,

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reranker.io.errors import UsageError
+from reranker.inference.chunks import check_chunk_size, check_sharding
+from reranker.inference.scoring import check_batching
+from reranker.io.errors import ParameterError, literal, parameters_renamed
 from reranker.model.arguments import EncodingArguments, opt
+from reranker.model.precision import precision_name
+
+# The library's names for the settings whose flags are the reference's
+INFERENCE_FLAGS = {
+    "batch_size": "per_device_eval_batch_size",
+    "num_shards": "encode_num_shard",
+    "shard_index": "encode_shard_index",
+    "tokenizer": "tokenizer_name",
+}
 
 
 @dataclass
@@ -36,26 +47,21 @@ class RerankArguments(EncodingArguments):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.encode_in_path:
-            raise UsageError("--encode_in_path is required")
-        if not self.encoded_save_path:
-            raise UsageError("--encoded_save_path is required")
+        for name in ("encode_in_path", "encoded_save_path"):
+            if not getattr(self, name):
+                raise ParameterError("{0} is required", name)
         if self.dataset_name and not (self.dataset_name.endswith(".py") or self.dataset_name == "json"):
-            raise UsageError(
-                f"--dataset_name {self.dataset_name!r}: rerank inputs are local JSONL files given by --encode_in_path;"
-                " use --dataset_name data_script.py (or json)"
-            )
-        if self.per_device_eval_batch_size < 1:
-            raise UsageError(f"--per_device_eval_batch_size must be >= 1, got {self.per_device_eval_batch_size}")
-        if self.pad_to_multiple_of is not None and self.pad_to_multiple_of < 1:
-            raise UsageError(f"--pad_to_multiple_of must be >= 1, got {self.pad_to_multiple_of}")
-        if self.max_tokens_per_batch is not None and self.max_tokens_per_batch < self.q_max_len + self.p_max_len:
-            raise UsageError("--max_tokens_per_batch must hold at least one pair of q_max_len + p_max_len tokens")
-        if self.encode_num_shard < 1 or not 0 <= self.encode_shard_index < self.encode_num_shard:
-            raise UsageError(
-                f"--encode_shard_index must be in [0, {self.encode_num_shard}), got {self.encode_shard_index}"
-            )
-        if self.chunk_size < 1:
-            raise UsageError(f"--chunk_size must be >= 1, got {self.chunk_size}")
-        if self.fp16 and self.bf16:
-            raise UsageError("--fp16 and --bf16 are mutually exclusive")
+            raise ParameterError(
+                f"{{0}} {literal(repr(self.dataset_name))}: rerank inputs are local JSONL files given by {{1}}; use "
+                "{0} data_script.py (or json)", "dataset_name", "encode_in_path",
+            )  # fmt: skip
+        with parameters_renamed(INFERENCE_FLAGS):
+            check_batching(self.per_device_eval_batch_size, self.max_tokens_per_batch, self.pad_to_multiple_of,
+                           self.q_max_len + self.p_max_len)  # fmt: skip
+            check_sharding(self.encode_num_shard, self.encode_shard_index)
+            check_chunk_size(self.chunk_size)
+            precision_name(self.fp16, self.bf16)
+
+    @property
+    def precision(self) -> str:
+        return precision_name(self.fp16, self.bf16)

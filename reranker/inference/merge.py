@@ -1,10 +1,9 @@
-"""`python -m reranker.merge_scores --inputs S0 S1 ... --output OUT`: merge sharded score files into one.
+"""Merging sharded score files into the file a single process would have written.
 
-Shard i of K holds chunks i, i+K, i+2K, ... of the input (see `reranker.inference.score_file.Sharding`), so
-taking one chunk from each shard in turn restores the input order: the merged file is the file a single process
-would have written. The merge checks that the shards are disjoint and complete (every shard present, none cut
-short) and,
-where the shards have summaries, that they come from the same job, with the same chunk size, as shards 0..K-1.
+Shard i of K holds chunks i, i+K, i+2K, ... of the input (`reranker.inference.chunks`), so taking one chunk from
+each shard in turn restores the input order. The merge checks that the shards are disjoint and complete (every
+shard present, none cut short) and, where the shards have summaries, that they come from the same job, with the
+same chunk size, as shards 0..K-1.
 """
 
 from __future__ import annotations
@@ -14,8 +13,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from reranker.inference.score_file import job_fingerprint
-from reranker.io.errors import InputError, UsageError
+from reranker.inference.chunks import output_fingerprint, whole_query_chunks
+from reranker.io.errors import InputError, ParameterError
 from reranker.io.runs import format_score_line, iter_score_blocks
 from reranker.io.summary import read_summary, write_summary
 from reranker.io.textio import atomic_output
@@ -25,17 +24,9 @@ Block = tuple[str, list[tuple[str, float]]]
 
 
 def iter_score_chunks(path: str | Path, chunk_size: int) -> Iterator[list[Block]]:
-    """Group a shard's query blocks into the chunks they were scored in (whole queries, >= chunk_size pairs)."""
-    chunk: list[Block] = []
-    pending = 0
-    for block in iter_score_blocks(path, allow_empty=True):  # a shard may hold no chunk at all
-        chunk.append(block)
-        pending += len(block[1])
-        if pending >= chunk_size:
-            yield chunk
-            chunk, pending = [], 0
-    if chunk:
-        yield chunk
+    """Group a shard's query blocks into the chunks they were scored in."""
+    blocks = iter_score_blocks(path, allow_empty=True)  # a shard may hold no chunk at all
+    return whole_query_chunks(blocks, lambda block: len(block[1]), chunk_size)
 
 
 def _levels(summary: dict) -> list[tuple[int, int]]:
@@ -47,7 +38,7 @@ def check_shard_summaries(inputs: list[Path], chunk_size: int | None) -> tuple[d
     summaries = [read_summary(path) for path in inputs]
     if any(s is None for s in summaries):
         if chunk_size is None:
-            raise UsageError("the shards have no summaries: give --chunk_size (the inference --chunk_size)")
+            raise ParameterError("the shards have no summaries: give {0} (the inference's chunk size)", "chunk_size")
         logger.warning("some shards have no summary: checking their structure only")
         return None, chunk_size
     first = summaries[0]
@@ -63,7 +54,7 @@ def check_shard_summaries(inputs: list[Path], chunk_size: int | None) -> tuple[d
                 f"shard has sharding {_levels(summary)}, expected {expected}: give each shard once, in order",
             )
     if chunk_size is not None and chunk_size != first["chunk_size"]:
-        raise UsageError(f"--chunk_size {chunk_size} differs from the shards' {first['chunk_size']}")
+        raise ParameterError(f"{{0}} {chunk_size} differs from the shards' {first['chunk_size']}", "chunk_size")
     return first, first["chunk_size"]
 
 
@@ -97,8 +88,7 @@ def merge_score_files(inputs: list[Path], output: Path, chunk_size: int | None =
         outer = _levels(first)[:-1]
         write_summary(
             output, "merge", {"inputs": [str(p) for p in inputs]}, job=first["job"], sharding=outer,
-            chunk_size=chunk_size, fingerprint=job_fingerprint(job=first["job"], sharding=tuple(outer),
-                                                               chunk_size=chunk_size),
+            chunk_size=chunk_size, fingerprint=output_fingerprint(first["job"], outer, chunk_size),
             queries=queries, candidates=candidates, seconds=round(time.perf_counter() - started, 3),
         )  # fmt: skip
     return queries, candidates

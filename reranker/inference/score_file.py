@@ -1,8 +1,5 @@
-"""Reranking a whole rerank file: streamed in chunks of whole queries, written as it goes, resumable, shardable.
-
-Chunks: consecutive queries are gathered until they hold at least `chunk_size` candidates. A chunk is sorted by
-length and batched on its own, so its scores do not depend on anything outside it; sharding hands out whole
-chunks (never splitting a query), which makes any sharded run, merged, byte-identical to a single-process run.
+"""Reranking a whole rerank file: streamed in chunks of whole queries (`reranker.inference.chunks`), written as
+it goes, resumable, shardable.
 
 Durability: the output is written to `OUT.partial`; after each chunk the partial file is synced and
 `OUT.progress.json` records how far input and output got. Run the same command again after a crash or kill and it
@@ -12,7 +9,6 @@ always complete) and `OUT.summary.json` is written beside it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -24,36 +20,16 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from reranker.inference.chunks import Sharding, check_chunk_size, output_fingerprint, whole_query_chunks
 from reranker.inference.prefetch import prefetch
 from reranker.inference.scoring import PairScorer, ranked_groups
 from reranker.io.rerank_input import QueryBlock, iter_query_blocks
 from reranker.io.runs import format_score_line
-from reranker.io.summary import read_summary, write_summary
+from reranker.io.stamps import file_stamp, fingerprint
+from reranker.io.summary import finished_summary, write_summary
 from reranker.model.pair_encoding import EncodedPairs, PairEncoder
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Sharding:
-    """Which chunks one process scores: `levels` are (count, index) pairs, outermost first.
-
-    Chunk c belongs to index c % count of the first level; the chunks of that shard are dealt out again by the
-    next level, and so on: `--encode_num_shard K --encode_shard_index i` on a machine running W torchrun ranks is
-    ((K, i), (W, rank)). Merging the innermost level's outputs round-robin by chunk gives the outer shard's output.
-    """
-
-    levels: tuple[tuple[int, int], ...] = ()
-
-    def owns(self, chunk: int) -> bool:
-        for count, index in self.levels:
-            if chunk % count != index:
-                return False
-            chunk //= count
-        return True
-
-    def outer(self) -> Sharding:
-        return Sharding(self.levels[:-1])
 
 
 @dataclass
@@ -89,32 +65,20 @@ class EncodedChunk:
     chunks_seen: int
 
 
-def file_stamp(path: str | os.PathLike) -> dict:
-    """Path, size and mtime of a file (or of the files of a folder): changes when the content may have."""
-    path = Path(path)
-    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path] if path.exists() else []
-    return {"path": os.path.abspath(path), "files": [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]}
-
-
-def job_fingerprint(**settings) -> str:
-    """A hash of everything that determines a job's output (input and model stamps, scoring settings)."""
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
-
-
 def partial_paths(output_path: str | os.PathLike) -> tuple[Path, Path]:
     """The in-progress output and the progress record of a job writing `output_path`."""
     output = Path(output_path)
     return output.with_name(output.name + ".partial"), output.with_name(output.name + ".progress.json")
 
 
-def _load_progress(progress_path: Path, partial: Path, fingerprint: str) -> Progress:
+def _load_progress(progress_path: Path, partial: Path, expected: str) -> Progress:
     if progress_path.is_file() and partial.is_file():
         saved = Progress(**json.loads(progress_path.read_text()))
-        if saved.fingerprint == fingerprint and partial.stat().st_size >= saved.output_bytes:
+        if saved.fingerprint == expected and partial.stat().st_size >= saved.output_bytes:
             logger.info("resuming after input line %d (%d pairs already scored)", saved.input_lines, saved.candidates)
             return saved
         logger.warning("ignoring %s: it belongs to a different job", progress_path)
-    return Progress(fingerprint)
+    return Progress(expected)
 
 
 def _save_progress(progress_path: Path, progress: Progress) -> None:
@@ -134,20 +98,29 @@ def _encode(encoder: PairEncoder, blocks: list[QueryBlock], input_lines: int, ch
     return EncodedChunk(queries, encode_blocks(encoder, blocks), input_lines, chunks_seen)
 
 
+def scoring_job(input_path: str | os.PathLike, model_source: dict, scorer: PairScorer) -> str:
+    """The fingerprint of everything that determines the scores: the input file, the model and tokenizer
+    (`model_source`: their stamps or Hub names, and the revision), encoding, precision and padding."""
+    encoder = scorer.encoder
+    return fingerprint(
+        input=file_stamp(input_path),
+        **model_source,
+        lengths=(encoder.q_max_len, encoder.p_max_len),
+        separator=encoder.separator,
+        dtype=scorer.dtype,
+        head="fp32",  # since the head runs in fp32 under autocast: files scored before differ
+        padding=scorer.pad_to_multiple_of,
+    )
+
+
 def iter_chunks(
     input_path: str, chunk_size: int, skip_lines: int = 0, first_chunk: int = 0
 ) -> Iterator[tuple[int, list[QueryBlock], int]]:
     """Yield (chunk number, query blocks, last input line) for every chunk of a rerank file."""
-    blocks: list[QueryBlock] = []
-    pending, number = 0, first_chunk
-    for block in iter_query_blocks(input_path, skip_lines=skip_lines):
-        blocks.append(block)
-        pending += len(block.candidates)
-        if pending >= chunk_size:
-            yield number, blocks, block.last_line
-            blocks, pending, number = [], 0, number + 1
-    if blocks:
-        yield number, blocks, blocks[-1].last_line
+    blocks = iter_query_blocks(input_path, skip_lines=skip_lines)
+    chunks = whole_query_chunks(blocks, lambda block: len(block.candidates), chunk_size)
+    for number, chunk in enumerate(chunks, start=first_chunk):
+        yield number, chunk, chunk[-1].last_line
 
 
 def _own_chunks(
@@ -172,9 +145,10 @@ def rerank_file(
     input_path: str,
     output_path: str,
     chunk_size: int = 20000,
-    sharding: Sharding = Sharding(),
+    sharding: Sharding | None = None,
     job: str | None = None,
     arguments: dict | None = None,
+    show_progress: bool = True,
 ) -> RerankStats:
     """Score every candidate of this shard's chunks and write `qid<TAB>docid<TAB>score`, resuming if possible.
 
@@ -182,20 +156,22 @@ def rerank_file(
     size it makes the fingerprint that progress records and the output's summary carry. If `output_path` is
     already complete for the same fingerprint, nothing is done.
     """
-    job = job or job_fingerprint(input=file_stamp(input_path))
-    fingerprint = job_fingerprint(job=job, sharding=sharding.levels, chunk_size=chunk_size)
-    done = read_summary(output_path) if Path(output_path).exists() else None
-    if done and done.get("fingerprint") == fingerprint:
+    check_chunk_size(chunk_size)
+    sharding = sharding or Sharding()
+    job = job or fingerprint(input=file_stamp(input_path))
+    output_print = output_fingerprint(job, sharding, chunk_size)
+    if done := finished_summary(output_path, output_print):
         logger.info("%s is already complete for this job", output_path)
         return RerankStats(done["queries"], done["candidates"], 0.0, 0.0)
     partial, progress_path = partial_paths(output_path)
-    progress = _load_progress(progress_path, partial, fingerprint)
+    progress = _load_progress(progress_path, partial, output_print)
     started, checkpointing, resumed_at = time.perf_counter(), 0.0, progress.candidates
     with open(partial, "r+b" if progress.input_lines else "wb") as out:
         out.truncate(progress.output_bytes)
         out.seek(progress.output_bytes)
         chunks = prefetch(_own_chunks(scorer, input_path, progress, chunk_size, sharding), depth=1)
-        with tqdm(total=None, initial=progress.candidates, desc="scoring", unit=" pairs") as bar:
+        bar = tqdm(total=None, initial=progress.candidates, desc="scoring", unit=" pairs", disable=not show_progress)
+        with bar:
             for chunk in chunks:
                 scores = scorer.score_encoded(chunk.pairs)
                 if len(scores) != sum(len(docids) for _, docids in chunk.queries):
@@ -219,7 +195,7 @@ def rerank_file(
     progress_path.unlink(missing_ok=True)
     stats = RerankStats(progress.queries, progress.candidates, time.perf_counter() - started, checkpointing)
     write_summary(
-        output_path, "inference", arguments or {}, fingerprint=fingerprint, job=job, sharding=sharding.levels,
+        output_path, "inference", arguments or {}, fingerprint=output_print, job=job, sharding=sharding.levels,
         chunk_size=chunk_size, queries=stats.queries, candidates=stats.candidates, seconds=round(stats.seconds, 3),
         pairs_per_second=round((stats.candidates - resumed_at) / max(stats.seconds, 1e-9), 1),
         checkpoint_seconds=round(stats.checkpoint_seconds, 3),

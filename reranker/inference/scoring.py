@@ -9,18 +9,46 @@ same multiple of 8 share a batch, padded with a mask.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 
 from reranker.inference.heap import HeapTrimmer
+from reranker.io.errors import ParameterError, check_at_least
 from reranker.model.pair_encoding import EncodedPairs, PairEncoder
 from reranker.model.precision import head_in_fp32
+
+# oneDNN, and ideep (PyTorch's wrapper around it) on top, each keep a compiled kernel (with packed weights) per
+# batch shape, up to 1024 of them. Batches come in every length and size, so on a CPU both grew with the input:
+# oneDNN's by ~7 MiB a shape (bf16: +600 MiB over 6000 pairs), ideep's by 220 MiB over 36,000 pairs (bf16, still
+# growing). 16 of oneDNN's and 64 of ideep's cost no speed; 16 of ideep's cost 6% (one forward pass needs more).
+CPU_KERNEL_CACHES = {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "16", "LRU_CACHE_CAPACITY": "64"}
 
 # Smaller batches of long pairs suit a CPU's caches (dev600 bf16: 47 s instead of 53 s) and shrink the working
 # memory of a batch, which glibc keeps after the batch (peak RSS 812 instead of 1115 MiB).
 CPU_MAX_TOKENS_PER_BATCH = 4096
+
+
+def cap_cpu_kernel_caches() -> None:
+    """Bound the CPU kernel caches (`CPU_KERNEL_CACHES`) unless the user set them. Both are read when the first
+    kernel is built, so this works only before the process runs its first model."""
+    for name, capacity in CPU_KERNEL_CACHES.items():
+        os.environ.setdefault(name, capacity)
+
+
+def check_batching(
+    batch_size: int, max_tokens_per_batch: int | None, pad_to_multiple_of: int | None, longest_pair: int
+) -> None:
+    """ParameterError for batch settings that cannot work (`longest_pair`: q_max_len + p_max_len)."""
+    check_at_least("batch_size", batch_size, 1)
+    check_at_least("pad_to_multiple_of", pad_to_multiple_of, 1)
+    if max_tokens_per_batch is not None and max_tokens_per_batch < longest_pair:
+        raise ParameterError(
+            f"{{0}} must hold at least one pair of {{1}} + {{2}} = {longest_pair} tokens, got {max_tokens_per_batch}",
+            "max_tokens_per_batch", "q_max_len", "p_max_len",
+        )  # fmt: skip
 
 
 def padded_lengths(lengths: Sequence[int], multiple: int) -> np.ndarray:
@@ -72,6 +100,7 @@ class PairScorer:
         max_tokens_per_batch: int | None = None,
         pad_to_multiple_of: int | None = None,
     ) -> None:
+        check_batching(batch_size, max_tokens_per_batch, pad_to_multiple_of, encoder.q_max_len + encoder.p_max_len)
         self.model = model.eval().to(device)
         if dtype is not None:
             head_in_fp32(getattr(model, "_orig_mod", model))  # the module torch.compile wraps, if compiled

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 
 from reranker.io.errors import InputError
-
-
-def file_stamps(files: list[str]) -> list[tuple[int, int]]:
-    """(size, mtime) of each file: part of the cache key, so an edited file is read again."""
-    return [(os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]
+from reranker.io.stamps import file_stamp
 
 
 def dataset_from_files(
@@ -22,7 +17,10 @@ def dataset_from_files(
 
     try:
         return datasets.Dataset.from_generator(
-            rows, features=features, gen_kwargs={"files": files, "stamps": file_stamps(files)}, cache_dir=cache_dir
+            rows,
+            features=features,
+            gen_kwargs={"files": files, "stamps": [file_stamp(f) for f in files]},
+            cache_dir=cache_dir,
         )
     except datasets.exceptions.DatasetGenerationError as err:
         if isinstance(err.__cause__, InputError):

@@ -12,8 +12,7 @@ from tqdm import tqdm
 from reranker.io.errors import InputError
 from reranker.io.fields import get_str, parse_json_object, split_columns
 from reranker.io.hub import is_hub_name, iter_hub_rows
-from reranker.io.queries import JSON_SUFFIXES
-from reranker.io.textio import iter_lines
+from reranker.io.textio import JSON_SUFFIXES, iter_lines
 
 
 class Passage(NamedTuple):

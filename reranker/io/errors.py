@@ -1,8 +1,10 @@
-"""The one error type every reader raises, so CLIs can print it as a single line."""
+"""The error types every stage raises, so that the command line can print any of them as a single line."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator, Mapping
 
 
 class InputError(ValueError):
@@ -19,4 +21,45 @@ class InputError(ValueError):
 
 
 class UsageError(ValueError):
-    """A nonsensical flag value or combination of flags."""
+    """A nonsensical setting or combination of settings."""
+
+
+class ParameterError(UsageError):
+    """A bad value of a named parameter. The message is a template whose `{0}`, `{1}`, ... are the parameters'
+    names: the library says `q_max_len must be >= 1, got 0`, the command line `--q_max_len must be >= 1, got 0`.
+
+    Example:
+        >>> str(ParameterError("{0} must be >= 1, got 0", "q_max_len"))
+        'q_max_len must be >= 1, got 0'
+    """
+
+    def __init__(self, template: str, *parameters: str) -> None:
+        self.template = template
+        self.parameters = parameters
+        super().__init__(template.format(*parameters))
+
+    def as_flags(self, flag_names: Mapping[str, str] | None = None) -> str:
+        """The message with each parameter written as its command-line flag (`flag_names` maps those whose flag
+        has another name, e.g. `batch_size` -> `per_device_eval_batch_size`)."""
+        flag_names = flag_names or {}
+        return self.template.format(*(f"--{flag_names.get(name, name)}" for name in self.parameters))
+
+
+def literal(text: object) -> str:
+    """`text` made safe to put into a ParameterError template (its braces doubled)."""
+    return str(text).replace("{", "{{").replace("}", "}}")
+
+
+def check_at_least(name: str, value: int | float | None, minimum: int | float) -> None:
+    """ParameterError unless `value` (when given) is at least `minimum`."""
+    if value is not None and value < minimum:
+        raise ParameterError(f"{{0}} must be >= {minimum}, got {value}", name)
+
+
+@contextlib.contextmanager
+def parameters_renamed(names: Mapping[str, str]) -> Iterator[None]:
+    """Re-raise a ParameterError from the block with its parameters renamed (a library name -> an argument's)."""
+    try:
+        yield
+    except ParameterError as err:
+        raise ParameterError(err.template, *(names.get(name, name) for name in err.parameters)) from None

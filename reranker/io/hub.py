@@ -13,8 +13,8 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from reranker.io.errors import UsageError
+from reranker.io.textio import DATA_SUFFIXES, has_file_suffix
 
-DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet")
 PARQUET_EXPORT = "refs/convert/parquet"
 _KNOWN_SPLITS = ("train", "dev", "validation", "test")
 _HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
@@ -24,7 +24,7 @@ def is_hub_name(source: str) -> bool:
     """A source is a Hub dataset name when it is `owner/name`, is not a local path and has no file suffix."""
     if Path(source).exists() or not _HUB_NAME.fullmatch(source):
         return False
-    return not source.endswith((*DATA_SUFFIXES, ".tsv", ".tsv.gz", ".txt", ".gz", ".py"))
+    return not has_file_suffix(source)
 
 
 def _data_format(path: str) -> str:

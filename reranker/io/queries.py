@@ -8,9 +8,7 @@ from collections.abc import Iterator
 from reranker.io.errors import InputError
 from reranker.io.fields import get_str, parse_json_object, split_columns
 from reranker.io.hub import is_hub_name, iter_hub_rows
-from reranker.io.textio import iter_lines
-
-JSON_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz")
+from reranker.io.textio import JSON_SUFFIXES, iter_lines
 
 
 def format_query_line(qid: str, query: str) -> str:

@@ -15,6 +15,7 @@ from typing import NamedTuple
 from reranker.io.arrow_cache import dataset_from_files
 from reranker.io.errors import InputError
 from reranker.io.fields import get_float, get_str, parse_json_object
+from reranker.io.query_blocks import contiguous_blocks
 from reranker.io.textio import iter_lines
 
 FIELDS = {"query_id": "string", "query": "string", "docid": "string", "title": "string", "text": "string"}
@@ -61,27 +62,18 @@ def parse_candidate(path: str | os.PathLike, line: int, text: str) -> RerankCand
 def iter_query_blocks(path: str | os.PathLike, skip_lines: int = 0) -> Iterator[QueryBlock]:
     """Stream a rerank file one query at a time, checking that each query's candidates are contiguous,
     unique and share one query text. `skip_lines` resumes after that many lines (a block boundary)."""
-    finished: set[str] = set()
-    block: QueryBlock | None = None
-    docids: set[str] = set()
+    for qid, candidates, last_line in contiguous_blocks(_candidate_rows(path, skip_lines), path):
+        yield QueryBlock(qid, candidates[0].query, candidates, last_line)
+
+
+def _candidate_rows(path: str | os.PathLike, skip_lines: int) -> Iterator[tuple[int, str, str, RerankCandidate]]:
+    previous: RerankCandidate | None = None
     for line, text in iter_lines(path, skip=skip_lines):
         candidate = parse_candidate(path, line, text)
-        if block is None or candidate.query_id != block.query_id:
-            if block is not None:
-                finished.add(block.query_id)
-                yield block
-            if candidate.query_id in finished:
-                raise InputError(path, line, f"query {candidate.query_id!r} appears again after its block ended")
-            block, docids = QueryBlock(candidate.query_id, candidate.query, [], line), set()
-        elif candidate.query != block.query:
+        if previous and candidate.query_id == previous.query_id and candidate.query != previous.query:
             raise InputError(path, line, f"query {candidate.query_id!r} has a different text than on earlier lines")
-        if candidate.docid in docids:
-            raise InputError(path, line, f"duplicate candidate {candidate.docid!r} for query {candidate.query_id!r}")
-        docids.add(candidate.docid)
-        block.candidates.append(candidate)
-        block.last_line = line
-    if block is not None:
-        yield block
+        yield line, candidate.query_id, candidate.docid, candidate
+        previous = candidate
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,15 @@ from typing import IO, NamedTuple
 
 from tqdm import tqdm
 
-from reranker.io.errors import InputError, UsageError
+from reranker.io.errors import InputError, ParameterError, check_at_least, literal
 from reranker.io.fields import parse_float, parse_int, split_columns
+from reranker.io.query_blocks import contiguous_blocks
 from reranker.io.textio import iter_lines
 
-RUN_FORMATS = ("auto", "trec", "marco", "score")
+RUN_FORMATS = ("auto", "trec", "marco", "score")  # what a run is read as
+OUTPUT_FORMATS = ("marco", "trec")  # what a ranked run is written as
+FORMAT_ALIASES = {"msmarco": "marco"}  # pyserini's name for the MS MARCO format
+OUTPUT_FORMAT_NAMES = (*OUTPUT_FORMATS, *FORMAT_ALIASES)  # what the command line accepts
 
 
 class RunEntry(NamedTuple):
@@ -31,6 +35,11 @@ class RunEntry(NamedTuple):
 
 
 Run = dict[str, list[RunEntry]]
+
+
+def ranked(entries: list[RunEntry]) -> list[RunEntry]:
+    """A query's candidates in rank order."""
+    return sorted(entries, key=lambda entry: entry.rank)
 
 
 def _detect_three_column_format(rows: list[tuple[int, str, str, str, str]]) -> str:
@@ -75,7 +84,9 @@ def read_run(path: str | os.PathLike, run_format: str = "auto", depth: int | Non
     each query are kept. For MS MARCO rank files the score is `-rank`, so that higher is better everywhere.
     """
     if run_format not in RUN_FORMATS:
-        raise UsageError(f"unknown run format {run_format!r}; choose one of {', '.join(RUN_FORMATS)}")
+        raise ParameterError(f"{{0}} must be one of {', '.join(RUN_FORMATS)}, got {literal(repr(run_format))}",
+                             "run_format")  # fmt: skip
+    check_at_least("depth", depth, 1)
     run_format, rows = _parse_rows(path, run_format)
     run: Run = {}
     seen: dict[str, set[str]] = {}
@@ -136,6 +147,30 @@ def write_trec_lines(
     return count
 
 
+def resolve_output_format(name: str) -> str:
+    """The output format `name` stands for (`msmarco` is pyserini's spelling of `marco`)."""
+    name = FORMAT_ALIASES.get(name, name)
+    if name not in OUTPUT_FORMATS:
+        raise ParameterError(f"{{0}} must be one of {', '.join(OUTPUT_FORMAT_NAMES)}, got {literal(repr(name))}",
+                             "output_format")  # fmt: skip
+    return name
+
+
+def write_ranked_lines(
+    handle: IO[str],
+    qid: str,
+    scored: Iterable[tuple[str, float]],
+    run_format: str,
+    tag: str,
+    decimals: int | None = None,
+) -> int:
+    """Write one query's ranked candidates as `marco` (`qid<TAB>docid<TAB>rank`) or `trec` lines (see
+    `write_trec_lines`); return the number written."""
+    if resolve_output_format(run_format) == "marco":
+        return write_marco_lines(handle, qid, (docid for docid, _ in scored))
+    return write_trec_lines(handle, qid, scored, tag, decimals)
+
+
 def iter_score_blocks(
     path: str | os.PathLike, allow_empty: bool = False
 ) -> Iterator[tuple[str, list[tuple[str, float]]]]:
@@ -143,21 +178,11 @@ def iter_score_blocks(
 
     A query whose lines are not contiguous, or a repeated docid within a query, is an InputError.
     """
-    finished: set[str] = set()
-    qid, block, docids = None, [], set()
-    for line, text in iter_lines(path, allow_empty=allow_empty):
-        q, docid, score_text = split_columns(text, (3,), path, line)
-        score = parse_float(score_text, "score", path, line)
-        if q != qid:
-            if qid is not None:
-                yield qid, block
-                finished.add(qid)
-            if q in finished:
-                raise InputError(path, line, f"query {q!r} appears again after its block ended; lines must be grouped")
-            qid, block, docids = q, [], set()
-        if docid in docids:
-            raise InputError(path, line, f"duplicate candidate {docid!r} for query {q!r}")
-        docids.add(docid)
-        block.append((docid, score))
-    if qid is not None:
+    for qid, block, _ in contiguous_blocks(_score_rows(path, allow_empty), path):
         yield qid, block
+
+
+def _score_rows(path: str | os.PathLike, allow_empty: bool) -> Iterator[tuple[int, str, str, tuple[str, float]]]:
+    for line, text in iter_lines(path, allow_empty=allow_empty):
+        qid, docid, score_text = split_columns(text, (3,), path, line)
+        yield line, qid, docid, (docid, parse_float(score_text, "score", path, line))

@@ -66,3 +66,11 @@ def read_summary(output: str | os.PathLike) -> dict[str, Any] | None:
         return json.loads(summary_path(output).read_text())
     except (OSError, ValueError):
         return None
+
+
+def finished_summary(output: str | os.PathLike, fingerprint: str) -> dict[str, Any] | None:
+    """The summary of `output` if the file is there and was written by the job with this fingerprint, else None."""
+    if not Path(output).exists():
+        return None
+    summary = read_summary(output)
+    return summary if summary and summary.get("fingerprint") == fingerprint else None

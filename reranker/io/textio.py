@@ -1,9 +1,11 @@
-"""Reading text files line by line (gzip-aware, strict UTF-8) and writing them atomically."""
+"""Reading text files line by line and writing them atomically (both gzip-aware, strict UTF-8), and the file
+suffixes that tell a local file from a Hub name."""
 
 from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import os
 import tempfile
 import zlib
@@ -12,6 +14,15 @@ from pathlib import Path
 from typing import IO
 
 from reranker.io.errors import InputError
+
+JSON_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz")
+DATA_SUFFIXES = (*JSON_SUFFIXES, ".parquet")  # the files `datasets`' generic builders read
+FILE_SUFFIXES = (*DATA_SUFFIXES, ".tsv", ".txt", ".trec", ".gz", ".py")
+
+
+def has_file_suffix(name: str) -> bool:
+    """Whether `name` ends like a file of ours (so it is not a Hub dataset, pyserini index or topics name)."""
+    return name.endswith(FILE_SUFFIXES)
 
 
 def open_binary(path: str | os.PathLike) -> IO[bytes]:
@@ -54,19 +65,34 @@ def _umask() -> int:
 
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
-    """Write to a temporary file beside `path` and rename it into place only if the block succeeds."""
+    """Write to a temporary file beside `path` and rename it into place only if the block succeeds. A `.gz` path
+    is gzip-compressed (with no timestamp in the header, so equal content gives equal bytes)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    text_options = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
     try:
-        with os.fdopen(fd, mode, **text_options) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+        with os.fdopen(fd, "wb") as raw:
+            with _writer(raw, path.suffix == ".gz", "b" in mode) as handle:
+                yield handle
+            raw.flush()
+            os.fsync(raw.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def _writer(raw: IO[bytes], compress: bool, binary: bool) -> Iterator[IO]:
+    """A handle over `raw` (compressing, decoding to UTF-8 text as asked) that leaves `raw` itself open."""
+    compressed = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if compress else None
+    target = compressed or raw
+    text = None if binary else io.TextIOWrapper(target, encoding="utf-8", newline="\n")
+    yield text or target
+    if text is not None:
+        text.flush()
+        text.detach()
+    if compressed is not None:
+        compressed.close()  # writes the gzip trailer; leaves `raw` open

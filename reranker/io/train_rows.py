@@ -15,8 +15,7 @@ from reranker.io.arrow_cache import dataset_from_files
 from reranker.io.errors import InputError, UsageError
 from reranker.io.fields import get_str, parse_json_object
 from reranker.io.hub import is_hub_name, load_hub_split
-from reranker.io.queries import JSON_SUFFIXES
-from reranker.io.textio import iter_lines
+from reranker.io.textio import JSON_SUFFIXES, iter_lines
 
 
 def _check_passages(record: dict, key: str, path: str | os.PathLike, line: int) -> list[dict[str, str]]:

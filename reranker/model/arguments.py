@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from reranker.io.errors import UsageError
+from reranker.model.pair_encoding import check_max_lengths
 
 
 def opt(default, help: str):
@@ -29,7 +29,4 @@ class EncodingArguments:
     passage_field_separator: str = opt(" ", "Text between a passage's title and text.")
 
     def __post_init__(self) -> None:
-        if self.q_max_len < 1:
-            raise UsageError(f"--q_max_len must be >= 1, got {self.q_max_len}")
-        if self.p_max_len < 1:
-            raise UsageError(f"--p_max_len must be >= 1, got {self.p_max_len}")
+        check_max_lengths(self.q_max_len, self.p_max_len)

@@ -12,7 +12,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from reranker.io.errors import UsageError
+from reranker.io.errors import ParameterError, UsageError, literal
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model")
 
@@ -26,12 +26,15 @@ def load_tokenizer(
     """
     path = Path(name_or_path)
     if path.is_dir() and not any((path / name).is_file() for name in TOKENIZER_FILES):
-        raise UsageError(f"{name_or_path}: cannot load a tokenizer: the folder has none (give --tokenizer_name)")
+        raise ParameterError(
+            f"{literal(name_or_path)}: cannot load a tokenizer: the folder has none (give {{0}})", "tokenizer"
+        )
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, cache_dir=cache_dir, revision=revision)
     except (OSError, ValueError, TypeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UsageError(f"{name_or_path}: cannot load a tokenizer (give --tokenizer_name?): {first}") from None
+        message = f"{literal(name_or_path)}: cannot load a tokenizer (give {{0}}?): {literal(first)}"
+        raise ParameterError(message, "tokenizer") from None
     if tokenizer.unk_token is None or tokenizer.pad_token is None:
         raise UsageError(f"{name_or_path}: the tokenizer has no unknown or padding token")
     return tokenizer

@@ -19,6 +19,14 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from reranker.io.errors import ParameterError, check_at_least
+
+
+def check_max_lengths(q_max_len: int, p_max_len: int) -> None:
+    """ParameterError unless both lengths are at least 1."""
+    check_at_least("q_max_len", q_max_len, 1)
+    check_at_least("p_max_len", p_max_len, 1)
+
 
 def passage_text(title: str, text: str, separator: str = " ") -> str:
     """The passage as the model reads it: title and text joined by `separator`, or the text alone."""
@@ -109,8 +117,7 @@ class PairEncoder:
     def __init__(
         self, tokenizer: PreTrainedTokenizerBase, q_max_len: int, p_max_len: int, separator: str = " "
     ) -> None:
-        if q_max_len < 1 or p_max_len < 1:
-            raise ValueError(f"q_max_len and p_max_len must be >= 1, got {q_max_len} and {p_max_len}")
+        check_max_lengths(q_max_len, p_max_len)
         self.tokenizer = tokenizer
         self.q_max_len = q_max_len
         self.p_max_len = p_max_len
@@ -118,9 +125,11 @@ class PairEncoder:
         self.template = PairTemplate.from_tokenizer(tokenizer)
         self.room = q_max_len + p_max_len - self.template.num_special  # query + passage tokens a pair can hold
         if self.room < 1:
-            raise ValueError(
-                f"q_max_len + p_max_len = {q_max_len + p_max_len} leaves no room beside the pair's "
-                f"{self.template.num_special} special tokens"
+            raise ParameterError(
+                f"{{0}} + {{1}} = {q_max_len + p_max_len} leaves no room beside the pair's "
+                f"{self.template.num_special} special tokens",
+                "q_max_len",
+                "p_max_len",
             )
         self.uses_token_types = "token_type_ids" in tokenizer.model_input_names
         self.pad_token_id = tokenizer.pad_token_id or 0

@@ -7,7 +7,11 @@ import logging
 
 import torch
 
+from reranker.io.errors import ParameterError, literal
+
 logger = logging.getLogger(__name__)
+
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 def cpu_supports_bf16() -> bool:
@@ -15,25 +19,38 @@ def cpu_supports_bf16() -> bool:
     return torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def autocast_dtype(fp16: bool, bf16: bool, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for `--fp16`/`--bf16` on `device`; None means fp32.
+def precision_name(fp16: bool, bf16: bool) -> str:
+    """The precision the `--fp16`/`--bf16` flags ask for: "fp16", "bf16" or "fp32"."""
+    if fp16 and bf16:
+        raise ParameterError("{0} and {1} are mutually exclusive", "fp16", "bf16")
+    return "fp16" if fp16 else "bf16" if bf16 else "fp32"
+
+
+def check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise ParameterError(
+            f"{{0}} must be one of {', '.join(PRECISIONS)}, got {literal(repr(precision))}", "precision"
+        )
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for `precision` ("fp32", "bf16" or "fp16") on `device`; None means fp32.
 
     On CPU, fp16 always falls back to fp32 and bf16 is kept only where the CPU supports it natively.
     """
-    if fp16 and bf16:
-        raise ValueError("--fp16 and --bf16 are mutually exclusive")
+    check_precision(precision)
     if device.type == "cuda":
-        if bf16 and not torch.cuda.is_bf16_supported():
-            logger.warning("--bf16: this GPU has no bf16 support; computing in fp32")
+        if precision == "bf16" and not torch.cuda.is_bf16_supported():
+            logger.warning("bf16: this GPU has no bf16 support; computing in fp32")
             return None
-        return torch.float16 if fp16 else torch.bfloat16 if bf16 else None
-    if fp16:
-        logger.warning("--fp16 needs a CUDA GPU and none is in use; computing in fp32")
+        return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
+    if precision == "fp16":
+        logger.warning("fp16 needs a CUDA GPU and none is in use; computing in fp32")
         return None
-    if bf16 and not cpu_supports_bf16():
-        logger.warning("--bf16: no GPU and this CPU has no native bf16; computing in fp32")
+    if precision == "bf16" and not cpu_supports_bf16():
+        logger.warning("bf16: no GPU and this CPU has no native bf16; computing in fp32")
         return None
-    return torch.bfloat16 if bf16 else None
+    return torch.bfloat16 if precision == "bf16" else None
 
 
 def _as_fp32(value):

@@ -1,5 +1,5 @@
-"""`python -m reranker.random_model --tokenizer T --output DIR [--layers 12 --hidden 768]`: a randomly initialised
-BERT cross-encoder with a tokenizer's vocabulary, saved with that tokenizer.
+"""A randomly initialised BERT cross-encoder with a tokenizer's vocabulary, saved with that tokenizer (the command:
+`python -m reranker.random_model`).
 
 For timing a model size without its weights (the default is the bert-base shape) and for fast tests.
 """

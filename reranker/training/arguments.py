@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import torch
 from transformers import TrainingArguments
 
-from reranker.io.errors import UsageError
+from reranker.io.errors import ParameterError, check_at_least
 from reranker.model.arguments import EncodingArguments, opt
 from reranker.model.precision import cpu_supports_bf16
+from reranker.training.grouping import check_group_size
 
 logger = logging.getLogger(__name__)
 
@@ -36,13 +37,13 @@ class TrainDataArguments(EncodingArguments):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.dataset_name:
-            raise UsageError("--dataset_name is required (a Hub dataset or a local .jsonl[.gz] file or folder)")
-        if self.train_n_passages < 2:
-            raise UsageError(f"--train_n_passages must be >= 2 (1 positive + negatives), got {self.train_n_passages}")
-        if self.length_buckets < 1:
-            raise UsageError(f"--length_buckets must be >= 1, got {self.length_buckets}")
+            raise ParameterError(
+                "{0} is required (a Hub dataset or a local .jsonl[.gz] file or folder)", "dataset_name"
+            )
+        check_group_size(self.train_n_passages)
+        check_at_least("length_buckets", self.length_buckets, 1)
         if bool(self.eval_rerank_file) != bool(self.eval_qrels):
-            raise UsageError("--eval_rerank_file and --eval_qrels go together")
+            raise ParameterError("{0} and {1} go together", "eval_rerank_file", "eval_qrels")
 
 
 @dataclass
@@ -55,7 +56,7 @@ class RerankerTrainingArguments(TrainingArguments):
 
     def __post_init__(self) -> None:
         if not 0 <= self.warmup_ratio < 1:
-            raise UsageError(f"--warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+            raise ParameterError(f"{{0}} must be in [0, 1), got {self.warmup_ratio}", "warmup_ratio")
         if self.warmup_steps == 0:
             self.warmup_steps = self.warmup_ratio
         if self.load_best_model_at_end and self.metric_for_best_model is None:
@@ -67,6 +68,11 @@ class RerankerTrainingArguments(TrainingArguments):
             self.dataloader_pin_memory = False
         if not torch.cuda.is_available() and (self.fp16 or self.bf16):
             if not (self.bf16 and cpu_supports_bf16()):
-                logger.warning(f"--{'fp16' if self.fp16 else 'bf16'}: no CUDA GPU (or native bf16); training in fp32")
+                logger.warning(f"{'fp16' if self.fp16 else 'bf16'}: no CUDA GPU (or native bf16); training in fp32")
                 self.fp16 = self.bf16 = False
         super().__post_init__()
+
+
+def sampling_seed(args: TrainingArguments) -> int:
+    """The seed of the query order and the groups: `data_seed` if given, else `seed` (as transformers does)."""
+    return args.data_seed if args.data_seed is not None else args.seed

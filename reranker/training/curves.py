@@ -1,4 +1,5 @@
-"""`python -m reranker.plot --run_dir DIR --output curves.png`: training loss and evaluation metrics over steps."""
+"""Training curves: the loss and the evaluation metrics over steps, from a run's trainer state (the command:
+`python -m reranker.plot`)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from torch.utils.data import Dataset, Sampler
 
 from reranker.io.errors import InputError
 from reranker.io.train_rows import check_train_row
-from reranker.training.grouping import group_rng, sample_group
+from reranker.training.grouping import check_group_size, group_rng, sample_group
 
 
 class TrainGroup(NamedTuple):
@@ -32,8 +32,7 @@ class GroupedTrainDataset(Dataset):
         negative_no_shuffle: bool = False,
         source: str = "<train data>",
     ) -> None:
-        if group_size < 2:
-            raise ValueError(f"train_n_passages must be >= 2 (a positive and a negative), got {group_size}")
+        check_group_size(group_size)
         self.rows = rows
         self.group_size = group_size
         self.seed = seed

@@ -14,14 +14,14 @@ from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from reranker.distributed import leave_process_group
-from reranker.io.errors import UsageError
+from reranker.io.errors import ParameterError, literal
 from reranker.io.summary import write_summary
 from reranker.io.train_rows import load_train_dataset
 from reranker.model.arguments import ModelArguments
 from reranker.model.loading import load_cross_encoder, load_tokenizer
 from reranker.model.pair_encoding import PairEncoder
 from reranker.model.precision import head_in_fp32
-from reranker.training.arguments import RerankerTrainingArguments, TrainDataArguments
+from reranker.training.arguments import RerankerTrainingArguments, TrainDataArguments, sampling_seed
 from reranker.training.collator import GroupedTrainCollator
 from reranker.training.dataset import GroupedTrainDataset
 from reranker.training.evaluation import RerankEvaluator
@@ -58,16 +58,18 @@ def resolve_resume_checkpoint(args: RerankerTrainingArguments) -> str | None:
     """
     if args.resume_from_checkpoint:
         if not Path(args.resume_from_checkpoint).is_dir():
-            raise UsageError(f"--resume_from_checkpoint {args.resume_from_checkpoint}: no such checkpoint folder")
+            raise ParameterError(f"{{0}} {literal(args.resume_from_checkpoint)}: no such checkpoint folder",
+                                 "resume_from_checkpoint")  # fmt: skip
         return args.resume_from_checkpoint
     output_dir = Path(args.output_dir)
     if args.overwrite_output_dir or not output_dir.is_dir() or not any(output_dir.iterdir()):
         return None
     last = newest_complete_checkpoint(output_dir)
     if last is None:
-        raise UsageError(
-            f"output_dir {output_dir} is not empty and holds no checkpoint; use --overwrite_output_dir to write there"
-        )
+        raise ParameterError(
+            f"{{0}} {literal(output_dir)} is not empty and holds no checkpoint; use {{1}} to write there",
+            "output_dir", "overwrite_output_dir",
+        )  # fmt: skip
     logger.info("resuming from %s (give --overwrite_output_dir to start afresh)", last)
     return last
 
@@ -95,11 +97,10 @@ def build_trainer(
         rows = load_train_dataset(
             data_args.dataset_name, data_args.dataset_split, data_args.dataset_revision, data_args.data_cache_dir
         )
-    seed = training_args.data_seed if training_args.data_seed is not None else training_args.seed
     dataset = GroupedTrainDataset(
         rows,
         data_args.train_n_passages,
-        seed,
+        sampling_seed(training_args),
         data_args.positive_passage_no_shuffle,
         data_args.negative_passage_no_shuffle,
         data_args.dataset_name,
@@ -124,8 +125,11 @@ def build_trainer(
     )
 
 
-def train(model_args: ModelArguments, data_args: TrainDataArguments, training_args: RerankerTrainingArguments) -> None:
-    """Train a cross-encoder and save it (model, tokenizer, model card, summary) to output_dir."""
+def run_training(
+    model_args: ModelArguments, data_args: TrainDataArguments, training_args: RerankerTrainingArguments
+) -> Path:
+    """Train a cross-encoder and save it (model, tokenizer, model card, summary) to output_dir; return that folder.
+    (`reranker.train` is the documented entry point.)"""
     resume_from = resolve_resume_checkpoint(training_args)
     set_seed(training_args.seed)
     started = time.perf_counter()
@@ -147,3 +151,4 @@ def train(model_args: ModelArguments, data_args: TrainDataArguments, training_ar
             groups_per_second=round(groups / max(result.metrics["train_runtime"], 1e-9), 3),
         )  # fmt: skip
     leave_process_group()
+    return Path(training_args.output_dir)

@@ -25,9 +25,6 @@ class RerankEvaluator:
         self.encoder = encoder
         self.batch_size = batch_size
 
-    def __len__(self) -> int:
-        return len(self.pairs)
-
     def run(self, scores: np.ndarray) -> Run:
         """The reranked run: each query's candidates by score, descending, ties in input order."""
         run = {}

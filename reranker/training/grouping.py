@@ -9,6 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from reranker.io.errors import ParameterError
+
+
+def check_group_size(group_size: int) -> None:
+    """A group is one positive and at least one negative."""
+    if group_size < 2:
+        raise ParameterError(f"{{0}} must be >= 2 (1 positive + negatives), got {group_size}", "train_n_passages")
+
 
 def group_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
     """The random stream of one query in one epoch."""

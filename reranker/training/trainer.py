@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from transformers import Trainer
 
-from reranker.model.precision import autocast_dtype
+from reranker.model.precision import autocast_dtype, precision_name
+from reranker.training.arguments import sampling_seed
 from reranker.training.dataset import EpochShuffleSampler
 from reranker.training.evaluation import RerankEvaluator
 from reranker.training.losses.lce import grouped_softmax_loss
@@ -26,8 +27,7 @@ class RerankerTrainer(Trainer):
 
     def _get_train_sampler(self, train_dataset=None) -> EpochShuffleSampler:
         dataset = train_dataset if train_dataset is not None else self.train_dataset
-        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
-        return EpochShuffleSampler(len(dataset), seed)
+        return EpochShuffleSampler(len(dataset), sampling_seed(self.args))
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if "buckets" in inputs:  # length-sorted sub-batches: one forward each, logits back in group order
@@ -42,7 +42,7 @@ class RerankerTrainer(Trainer):
             return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
         model = self.accelerator.unwrap_model(self.model)
         was_training = model.training
-        dtype = autocast_dtype(self.args.fp16, self.args.bf16, self.args.device)
+        dtype = autocast_dtype(precision_name(self.args.fp16, self.args.bf16), self.args.device)
         scores = self.rerank_evaluator(model, self.args.device, dtype)
         model.train(was_training)
         metrics = {f"{metric_key_prefix}_{name}": value for name, value in scores.items()}

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from reranker.first_stage.prepare import prepare_rerank_file
+from reranker.first_stage.prepare import join_run_with_texts
 from reranker.io.corpus import load_passages
 from reranker.io.errors import InputError
 from reranker.io.queries import read_queries
@@ -48,7 +48,7 @@ def test_only_wanted_passages_are_kept(files):
 def test_rerank_file_in_run_order_with_texts(files):
     out = files / "rerank.jsonl"
     run = read_run(files / "run.trec")
-    stats = prepare_rerank_file(
+    stats = join_run_with_texts(
         read_queries(str(files / "queries.tsv")), run, "run.trec", str(files / "corpus.jsonl.gz"), str(out)
     )
     assert (stats.queries, stats.candidates, stats.skipped_missing) == (2, 4, 0)
@@ -64,7 +64,7 @@ def test_rerank_file_in_run_order_with_texts(files):
 def test_depth_and_tsv_corpus(files):
     out = files / "rerank.jsonl"
     run = read_run(files / "run.trec", depth=1)
-    prepare_rerank_file(read_queries(str(files / "queries.tsv")), run, "run", str(files / "collection.tsv"), str(out))
+    join_run_with_texts(read_queries(str(files / "queries.tsv")), run, "run", str(files / "collection.tsv"), str(out))
     assert [(r["query_id"], r["docid"], r["text"]) for r in lines(out)] == [
         ("q2", "d3", "third passage"), ("q1", "d2", "second passage"),
     ]  # fmt: skip
@@ -74,14 +74,14 @@ def test_missing_query_and_passage_are_errors_and_leave_no_file(files):
     out = files / "rerank.jsonl"
     run = read_run(files / "run.trec")
     with pytest.raises(InputError, match=r"run\.trec:1: query 'q2' is not in the query set"):
-        prepare_rerank_file({"q1": "first query"}, run, "run.trec", str(files / "corpus.jsonl.gz"), str(out))
+        join_run_with_texts({"q1": "first query"}, run, "run.trec", str(files / "corpus.jsonl.gz"), str(out))
     (files / "run2.trec").write_text("q1 Q0 d2 1 7 bm25\nq1 Q0 d9 2 6 bm25\n")
     run2 = read_run(files / "run2.trec")
     queries = read_queries(str(files / "queries.tsv"))
     with pytest.raises(InputError, match=r"run2\.trec:2: passage 'd9' is not in the corpus"):
-        prepare_rerank_file(queries, run2, "run2.trec", str(files / "corpus.jsonl.gz"), str(out))
+        join_run_with_texts(queries, run2, "run2.trec", str(files / "corpus.jsonl.gz"), str(out))
     assert not out.exists() and list(files.glob(".rerank.jsonl*")) == []
-    stats = prepare_rerank_file(
+    stats = join_run_with_texts(
         queries, run2, "run2.trec", str(files / "corpus.jsonl.gz"), str(out), skip_missing=True
     )
     assert (stats.candidates, stats.skipped_missing) == (1, 1)

@@ -6,10 +6,11 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, TrainerCallback
 
+from reranker import train
 from reranker.io.errors import InputError, UsageError
 from reranker.model.arguments import ModelArguments
 from reranker.training.arguments import RerankerTrainingArguments, TrainDataArguments
-from reranker.training.driver import build_trainer, resolve_resume_checkpoint, train
+from reranker.training.driver import build_trainer, resolve_resume_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +66,7 @@ def test_train_saves_a_loadable_model_and_tokenizer(tiny_model_dir, train_file, 
     assert all(0 < h["loss"] < 5 for h in history if "loss" in h)
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_weights(tiny_model_dir, train_file, tmp_path):
     uninterrupted = tmp_path / "a"
     train(*arguments(tiny_model_dir, train_file, uninterrupted))

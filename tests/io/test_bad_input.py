@@ -123,7 +123,7 @@ def test_missing_file(tmp_path):
         ({"max_tokens_per_batch": 100}, "max_tokens_per_batch must hold at least one pair"),
         ({"pad_to_multiple_of": 0}, "pad_to_multiple_of must be >= 1, got 0"),
         ({"dataset_name": "Tevatron/msmarco-passage"}, "rerank inputs are local JSONL files"),
-        ({"encode_in_path": None}, "--encode_in_path is required"),
+        ({"encode_in_path": None}, "encode_in_path is required"),
     ],
 )
 def test_inference_flags(flags, message):
@@ -147,6 +147,7 @@ def test_inference_flags(flags, message):
          "q.txt:1: relevance must be an integer, got 'yes'"),
     ],
 )  # fmt: skip
+@pytest.mark.slow
 def test_cli_prints_one_line_and_exits_2(tmp_path, run_script, script, make_args, message):
     write(tmp_path, "s.txt", "1\ta\t0.5\n1\tb\tx\n")
     write(tmp_path, "r.jsonl", '{"query_id": "1", "query": "q", "text": "t"}\n')

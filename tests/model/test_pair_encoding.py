@@ -120,6 +120,7 @@ def test_truncating_tokenizer_matches_the_transformers_call(tokenizer, offline_d
     groups=st.lists(st.tuples(st.integers(0, 8), st.lists(st.integers(0, 12), max_size=4)), max_size=5),
 )
 @settings(max_examples=200, deadline=None)
+@pytest.mark.slow
 def test_pairs_assembled_at_once_equal_pairs_assembled_one_by_one(tokenizer, limits, groups):
     encoder = PairEncoder(tokenizer, *limits)
     word = "paris"  # one token

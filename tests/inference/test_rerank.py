@@ -89,7 +89,7 @@ def test_merge_checks_shards(tmp_path, scorer):
         merge_score_files(shards[:1], tmp_path / "m.txt")
     for shard in shards:
         summary_path(shard).unlink()
-    with pytest.raises(UsageError, match="give --chunk_size"):
+    with pytest.raises(UsageError, match="give chunk_size"):
         merge_score_files(shards, tmp_path / "m.txt")
     assert merge_score_files(shards, tmp_path / "m.txt", chunk_size=2) == (3, 9)
     with pytest.raises(InputError, match="query 'a' is in more than one shard"):

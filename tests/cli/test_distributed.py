@@ -15,8 +15,9 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from reranker.training.driver import newest_complete_checkpoint
+from tests.conftest import ROOT
 
-from .conftest import ROOT
+pytestmark = pytest.mark.slow  # subprocesses: the stage scripts, kills, torchrun
 
 
 def torchrun(*args, wait=True):
@@ -40,14 +41,14 @@ def single(*args):
 @pytest.fixture(scope="module")
 def rerank_input(tmp_path_factory, offline_data):
     """The real BM25 top-20 of 40 dev600 queries, with passage texts."""
-    from reranker.first_stage.prepare import prepare_rerank_file
+    from reranker.first_stage.prepare import join_run_with_texts
     from reranker.io.queries import read_queries
     from reranker.io.runs import read_run
 
     path = tmp_path_factory.mktemp("dist") / "rerank.jsonl"
     run = dict(itertools.islice(read_run(offline_data / "dev600" / "run.bm25.trec").items(), 40))
     queries = read_queries(str(offline_data / "dev600" / "queries.tsv"))
-    prepare_rerank_file(queries, run, "run", str(offline_data / "corpus.jsonl.gz"), str(path))
+    join_run_with_texts(queries, run, "run", str(offline_data / "corpus.jsonl.gz"), str(path))
     return path
 
 

@@ -17,8 +17,8 @@ from reranker.first_stage.bm25 import build_index
 from reranker.io.errors import InputError
 from reranker.io.qrels import read_qrels
 from reranker.io.runs import read_run
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 N_QUERIES = 12
 BACKGROUND = 150  # passages from the start of the corpus, besides the queries' candidates and positives
 
@@ -191,6 +191,7 @@ def test_tsv_collection_gives_the_same_run(run_path, sample, tmp_path):
     assert run.read_bytes() == run_path.read_bytes()
 
 
+@pytest.mark.slow
 def test_same_run_as_pyserini_cli(run_path, index, sample, tmp_path):
     """pyserini's own `python -m pyserini.search.lucene`, its JVM started by reranker.first_stage.java."""
     theirs = tmp_path / "pyserini.trec"
@@ -255,7 +256,7 @@ def test_duplicate_passage_ids_are_refused(tmp_path):
         (["--threads", "0"], "--threads must be >= 1, got 0"),
         (["--batch_size", "0"], "--batch_size must be >= 1, got 0"),
         (["--k1", "0.9"], "set both --k1 and --b, or neither"),
-        (["--k1", "0.9", "--b", "1.5"], "BM25 needs k1 >= 0 and 0 <= b <= 1"),
+        (["--k1", "0.9", "--b", "1.5"], "BM25 needs --k1 >= 0 and --b in [0, 1], got 0.9 and 1.5"),
         (["--index", "no/such/index"], "--index no/such/index: no such index folder"),
         (["--index", "no-such-prebuilt"], "no such index folder, and not a pyserini prebuilt index name"),
         (["--index", "{tmp}"], "not a Lucene index folder (no segments_N file)"),

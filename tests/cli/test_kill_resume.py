@@ -13,13 +13,14 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from reranker.first_stage.prepare import prepare_rerank_file
+from reranker.first_stage.prepare import join_run_with_texts
 from reranker.inference.score_file import partial_paths
 from reranker.io.queries import read_queries
 from reranker.io.runs import read_run
 from reranker.training.driver import newest_complete_checkpoint
+from tests.conftest import ROOT
 
-from .conftest import ROOT
+pytestmark = pytest.mark.slow  # subprocesses: the stage scripts, kills, torchrun
 
 
 def start(script, *args):
@@ -62,7 +63,7 @@ def dev600_input(tmp_path_factory, offline_data):
     path = tmp_path_factory.mktemp("dev600") / "rerank.jsonl"
     queries = read_queries(str(offline_data / "dev600" / "queries.tsv"))
     run = dict(itertools.islice(read_run(offline_data / "dev600" / "run.bm25.trec").items(), 150))
-    prepare_rerank_file(queries, run, "run", str(offline_data / "corpus.jsonl.gz"), str(path))
+    join_run_with_texts(queries, run, "run", str(offline_data / "corpus.jsonl.gz"), str(path))
     return path
 
 

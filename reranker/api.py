@@ -1,0 +1,328 @@
+"""The Python API: `Reranker` scores pairs, ranks passages and reranks files; `train` runs the training stage.
+
+Everything the command line does goes through here: `reranker_inference.py` is `Reranker.from_pretrained(...)
+.rerank_file(...)`, `train_reranker.py` is `train(...)`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from reranker.distributed import World
+from reranker.inference.chunks import check_chunk_size, check_sharding
+from reranker.inference.prefetch import prefetch
+from reranker.inference.score_file import RerankStats, scoring_job
+from reranker.inference.scoring import PairScorer, cap_cpu_kernel_caches, check_batching
+from reranker.inference.sharded import rerank_file_on_all_ranks
+from reranker.io.errors import ParameterError, check_at_least, literal
+from reranker.io.stamps import source_stamp
+from reranker.model.arguments import ModelArguments
+from reranker.model.loading import load_cross_encoder, load_tokenizer
+from reranker.model.pair_encoding import PairEncoder, check_max_lengths
+from reranker.model.precision import autocast_dtype, check_precision
+from reranker.training.arguments import RerankerTrainingArguments, TrainDataArguments
+
+Passage = str | tuple[str, str]  # the text, or (title, text)
+PREDICT_CHUNK = 20000  # pairs encoded (in a background thread) and scored together, as the CLI's chunks
+
+
+class Reranker:
+    """A cross-encoder that scores (query, passage) pairs with the engine of `reranker_inference.py`: pairs sorted
+    by length and batched exactly (no padding on a CPU), tokenized in a background thread, fp32 scores (raw logits,
+    higher is more relevant).
+
+    Example:
+        >>> reranker = Reranker.from_pretrained("runs/minilm")  # a train_reranker.py output folder
+        >>> scores = reranker.predict([("what is a lobster roll", "A lobster roll is a sandwich.")])
+        >>> best = reranker.rank("lobster roll", ["Lobster is a crustacean.", "A lobster roll is a sandwich."])[0]
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer,
+        *,
+        q_max_len: int = 16,
+        p_max_len: int = 128,
+        device: str | torch.device | None = None,
+        precision: str = "fp32",
+        batch_size: int = 128,
+        max_tokens_per_batch: int | None = None,
+        pad_to_multiple_of: int | None = None,
+        passage_field_separator: str = " ",
+        source: dict | None = None,
+    ) -> None:
+        """Wrap a loaded model and tokenizer; `Reranker.from_pretrained` loads them from a folder or the Hub.
+
+        Args:
+            model: a sequence-classification model with one label.
+            tokenizer: its tokenizer (fast tokenizers are encoded fastest).
+            q_max_len, p_max_len: query and passage tokens kept (the pair holds at most their sum).
+            device: "cpu", "cuda", "cuda:N" (default: this process's GPU if there is one, else the CPU).
+            precision: "fp32", "bf16" or "fp16" (autocast; the head and the scores stay fp32). Where the hardware
+                lacks it, fp32 with a warning.
+            batch_size: pairs per forward pass.
+            max_tokens_per_batch: cap a batch's tokens as well (default: 4096 on a CPU, none on a GPU).
+            pad_to_multiple_of: batch pairs by length rounded up to this (default: 8 on a GPU, 1 on a CPU).
+            passage_field_separator: text between a passage's title and its text.
+            source: what identifies the weights in a rerank job's fingerprint (set by `from_pretrained`; by
+                default a hash of the weights).
+        """
+        device = World.from_environment().device(None if device is None else str(device))
+        encoder = PairEncoder(tokenizer, q_max_len, p_max_len, passage_field_separator)
+        dtype = autocast_dtype(precision, device)
+        self.precision = precision
+        self.scorer = PairScorer(model, encoder, device, dtype, batch_size, max_tokens_per_batch, pad_to_multiple_of)
+        self._source = source
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str,
+        *,
+        tokenizer: str | None = None,
+        q_max_len: int = 16,
+        p_max_len: int = 128,
+        device: str | torch.device | None = None,
+        precision: str = "fp32",
+        batch_size: int = 128,
+        max_tokens_per_batch: int | None = None,
+        pad_to_multiple_of: int | None = None,
+        passage_field_separator: str = " ",
+        torch_compile: bool = False,
+        config_name: str | None = None,
+        cache_dir: str | None = None,
+        revision: str | None = None,
+    ) -> Reranker:
+        """Load a cross-encoder as `reranker_inference.py` does: a folder written by `train_reranker.py`, a
+        sentence-transformers CrossEncoder folder, or a Hub name.
+
+        Args:
+            name_or_path: model folder or Hub name.
+            tokenizer: tokenizer folder or Hub name, if the model folder has none.
+            torch_compile: compile the model with `torch.compile(dynamic=True)`.
+            config_name, cache_dir, revision: as for `transformers`' `from_pretrained`.
+            The others: as for `Reranker(...)`.
+
+        Returns:
+            The Reranker. Settings that cannot work, and a folder without tokenizer files, are a ParameterError
+            (a ValueError) naming the parameter, before the model is loaded.
+
+        Example:
+            >>> reranker = Reranker.from_pretrained("runs/minilm", precision="bf16", batch_size=64)
+        """
+        check_max_lengths(q_max_len, p_max_len)
+        check_precision(precision)
+        check_batching(batch_size, max_tokens_per_batch, pad_to_multiple_of, q_max_len + p_max_len)
+        cap_cpu_kernel_caches()
+        tokenizer_name = tokenizer or name_or_path
+        loaded_tokenizer = load_tokenizer(tokenizer_name, cache_dir, revision)
+        model = load_cross_encoder(name_or_path, config_name, cache_dir, revision)
+        if torch_compile:
+            model = torch.compile(model, dynamic=True)
+        source = {"model": source_stamp(name_or_path), "tokenizer": source_stamp(tokenizer_name), "revision": revision}
+        return cls(
+            model, loaded_tokenizer, q_max_len=q_max_len, p_max_len=p_max_len, device=device, precision=precision,
+            batch_size=batch_size, max_tokens_per_batch=max_tokens_per_batch, pad_to_multiple_of=pad_to_multiple_of,
+            passage_field_separator=passage_field_separator, source=source,
+        )  # fmt: skip
+
+    @property
+    def device(self) -> torch.device:
+        return self.scorer.device
+
+    def predict(
+        self,
+        pairs_or_queries: Sequence[Sequence[str]] | Sequence[str] | str,
+        passages: Sequence[Passage] | None = None,
+        *,
+        show_progress: bool = False,
+    ) -> np.ndarray:
+        """Score pairs: `predict(pairs)` with `(query, passage)` or `(query, title, text)` tuples, or
+        `predict(queries, passages)` with aligned lists (a single query string goes with every passage; a
+        passage is its text or a `(title, text)` tuple).
+
+        Args:
+            pairs_or_queries: the pairs, or the queries.
+            passages: the passages, when the first argument holds the queries.
+            show_progress: show a tqdm bar.
+
+        Returns:
+            float32 scores (raw logits) in input order: the numbers `reranker_inference.py` writes for the
+            same pairs.
+
+        Example:
+            >>> reranker.predict([("a query", "a title", "its text"), ("a query", "a passage")]).shape
+            (2,)
+        """
+        queries, titles, texts = _columns(pairs_or_queries, passages)
+        scores = np.empty(len(queries), dtype=np.float32)
+        encoder = self.scorer.encoder
+        starts = range(0, len(queries), PREDICT_CHUNK)
+        chunks = prefetch(((s, encoder.encode(*(c[s : s + PREDICT_CHUNK] for c in (queries, titles, texts))))
+                           for s in starts), depth=1)  # fmt: skip
+        with tqdm(total=len(queries), desc="scoring", unit=" pairs", disable=not show_progress) as bar:
+            for start, pairs in chunks:
+                scores[start : start + len(pairs)] = self.scorer.score_encoded(pairs)
+                bar.update(len(pairs))
+        return scores
+
+    def rank(
+        self, query: str, passages: Sequence[Passage], top_k: int | None = None, *, show_progress: bool = False
+    ) -> list[tuple[int, float]]:
+        """Rank passages for one query.
+
+        Args:
+            query: the query.
+            passages: texts or `(title, text)` tuples.
+            top_k: keep only the best `top_k` (default: all).
+            show_progress: show a tqdm bar.
+
+        Returns:
+            `[(index in passages, score), ...]` by score, descending; ties keep input order.
+
+        Example:
+            >>> [index for index, score in reranker.rank("a query", ["a passage", "another one"], top_k=1)]
+            [1]
+        """
+        check_at_least("top_k", top_k, 1)
+        scores = self.predict(query, passages, show_progress=show_progress)
+        order = np.argsort(-scores, kind="stable")[:top_k]
+        return [(int(i), float(scores[i])) for i in order]
+
+    def rerank_file(
+        self,
+        input_path: str | os.PathLike,
+        output_path: str | os.PathLike,
+        *,
+        chunk_size: int = 20000,
+        num_shards: int = 1,
+        shard_index: int = 0,
+        show_progress: bool = True,
+        arguments: dict | None = None,
+    ) -> RerankStats:
+        """Score a rerank input file (from `prepare_rerank_file.py`) into `qid<TAB>docid<TAB>score` lines, each
+        query sorted by score: exactly `reranker_inference.py`. Resumable after a crash or kill (run it again), the
+        output appears under its name only when complete, with `OUTPUT.summary.json` beside it; under torchrun
+        the ranks share the work.
+
+        Args:
+            input_path: rerank input JSONL.
+            output_path: score file to write.
+            chunk_size: candidates per chunk (whole queries), sorted by length and written together.
+            num_shards, shard_index: score only shard `shard_index` of `num_shards` (merge the shards with
+                `python -m reranker.merge_scores`).
+            show_progress: show a tqdm bar.
+            arguments: settings to record in the summary (default: this call's and the Reranker's).
+
+        Returns:
+            What this process scored (queries, candidates, seconds).
+
+        Example:
+            >>> stats = reranker.rerank_file("runs/dev600.rerank.jsonl", "runs/dev600.scores.txt")
+        """
+        check_chunk_size(chunk_size)
+        check_sharding(num_shards, shard_index)
+        input_path, output_path = os.fspath(input_path), os.fspath(output_path)
+        if arguments is None:
+            arguments = {**self._settings(), "input_path": input_path, "output_path": output_path,
+                         "chunk_size": chunk_size, "num_shards": num_shards, "shard_index": shard_index}  # fmt: skip
+        job = scoring_job(input_path, self._source or {"weights": _weights_digest(self.scorer.model)}, self.scorer)
+        shards = ((num_shards, shard_index),) if num_shards > 1 else ()
+        return rerank_file_on_all_ranks(self.scorer, input_path, output_path, job=job, chunk_size=chunk_size,
+                                        shards=shards, arguments=arguments, show_progress=show_progress)  # fmt: skip
+
+    def _settings(self) -> dict:
+        scorer, encoder = self.scorer, self.scorer.encoder
+        return {"source": self._source, "q_max_len": encoder.q_max_len, "p_max_len": encoder.p_max_len,
+                "device": str(scorer.device), "precision": self.precision, "batch_size": scorer.batch_size,
+                "max_tokens_per_batch": scorer.max_tokens_per_batch, "pad_to_multiple_of": scorer.pad_to_multiple_of,
+                "passage_field_separator": encoder.separator}  # fmt: skip
+
+
+def _weights_digest(model: torch.nn.Module) -> str:
+    """A hash of a model's weights, identifying an in-memory model in a job fingerprint."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _columns(pairs_or_queries, passages) -> tuple[list[str], list[str], list[str]]:
+    """(queries, titles, texts) from either calling form of `predict`, every item checked."""
+    if passages is None:
+        if isinstance(pairs_or_queries, str):
+            raise ParameterError("{0} must be a list of (query, passage) or (query, title, text) tuples", "pairs")
+        rows = [_pair(i, pair) for i, pair in enumerate(pairs_or_queries)]
+    else:
+        passages = list(passages)
+        queries = [pairs_or_queries] * len(passages) if isinstance(pairs_or_queries, str) else list(pairs_or_queries)
+        if len(queries) != len(passages):
+            raise ParameterError(f"{{0}} and {{1}} differ in length: {len(queries)} and {len(passages)}",
+                                 "queries", "passages")  # fmt: skip
+        rows = [_pair(i, (query, *((p,) if isinstance(p, str) else p))) for i, (query, p) in
+                enumerate(zip(queries, passages, strict=True))]  # fmt: skip
+    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+
+
+def _pair(index: int, pair) -> tuple[str, str, str]:
+    if isinstance(pair, str) or not isinstance(pair, Sequence) or len(pair) not in (2, 3):
+        raise ParameterError(f"{{0}}[{index}] must be (query, passage) or (query, title, text), got {pair!r:.80}",
+                             "pairs")  # fmt: skip
+    if not all(isinstance(part, str) for part in pair):
+        raise ParameterError(f"{{0}}[{index}] must hold strings, got {pair!r:.80}", "pairs")
+    return (pair[0], "", pair[1]) if len(pair) == 2 else tuple(pair)
+
+
+def train(
+    model_args: ModelArguments | None = None,
+    data_args: TrainDataArguments | None = None,
+    training_args: RerankerTrainingArguments | None = None,
+    **flags,
+) -> Path:
+    """Train a cross-encoder: `train_reranker.py` from Python. Give the three argument dataclasses the command
+    line parses, or the flags as keywords (the same names, without the dashes).
+
+    Args:
+        model_args, data_args, training_args: `ModelArguments`, `TrainDataArguments` and
+            `RerankerTrainingArguments`.
+        **flags: instead of the dataclasses, e.g. `output_dir=..., model_name_or_path=..., dataset_name=...,
+            num_train_epochs=1`.
+
+    Returns:
+        The output folder: model, tokenizer, model card (README.md) and summary.json. An existing run there is
+        resumed from its newest complete checkpoint, as on the command line.
+
+    Example:
+        >>> folder = train(output_dir="runs/minilm", model_name_or_path=MINILM, dataset_name="train.jsonl.gz",
+        ...                learning_rate=1e-4, num_train_epochs=3, seed=42)
+    """
+    from reranker.training.driver import run_training
+
+    given = (model_args, data_args, training_args)
+    if flags and any(given):
+        raise ParameterError("give either {0} or keyword flags, not both", "model_args/data_args/training_args")
+    if flags:
+        model_args, data_args, training_args = _parse_training_flags(flags)
+    elif not all(given):
+        raise ParameterError("{0}, {1} and {2} go together", "model_args", "data_args", "training_args")
+    return run_training(model_args, data_args, training_args)
+
+
+def _parse_training_flags(flags: dict) -> tuple:
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser((ModelArguments, TrainDataArguments, RerankerTrainingArguments))
+    known = {field for dataclass in parser.dataclass_types for field in dataclass.__dataclass_fields__}
+    unknown = sorted(set(flags) - known)
+    if unknown:
+        raise ParameterError(f"unknown training flag{'s' if len(unknown) > 1 else ''}: {literal(', '.join(unknown))}")
+    return parser.parse_dict(flags)
