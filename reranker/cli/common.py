@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 
 from transformers import HfArgumentParser
 
-from reranker.io.errors import InputError, ParameterError, UsageError
+from reranker.io.errors import InputError, ParameterError, UsageError, literal
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -18,12 +18,16 @@ def setup_logging(level: int = logging.INFO) -> None:
 
 
 def parse_dataclasses(types: tuple, argv: list[str] | None = None) -> tuple:
-    """Parse flags into the given dataclasses; a single `.json` argument is read as a file of flags."""
+    """Parse flags into the given dataclasses. A single `.json` argument is read as a file of flags; `--args_file
+    F` (e.g. a recipe, `recipes/*.args`) reads flags from F, the flags given beside it taking precedence."""
     argv = sys.argv[1:] if argv is None else argv
     parser = HfArgumentParser(types)
     if len(argv) == 1 and argv[0].endswith(".json"):
         return parser.parse_json_file(json_file=os.path.abspath(argv[0]))
-    return parser.parse_args_into_dataclasses(args=argv)
+    for flag, value in zip(argv, argv[1:], strict=False):
+        if flag == "--args_file" and not os.path.isfile(value):
+            raise ParameterError(f"{{0}} {literal(value)}: no such file", "args_file")
+    return parser.parse_args_into_dataclasses(args=argv, look_for_args_file=False, args_file_flag="--args_file")
 
 
 def exits_on_bad_input(main: Callable[..., int | None] | None = None, *, flag_names: Mapping[str, str] | None = None):

@@ -9,13 +9,11 @@ always complete) and `OUT.summary.json` is written beside it.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 from tqdm import tqdm
@@ -24,24 +22,13 @@ from reranker.inference.chunks import Sharding, check_chunk_size, output_fingerp
 from reranker.inference.prefetch import prefetch
 from reranker.inference.scoring import PairScorer, ranked_groups
 from reranker.io.rerank_input import QueryBlock, iter_query_blocks
+from reranker.io.resumable import Progress, ResumableOutput
 from reranker.io.runs import format_score_line
 from reranker.io.stamps import file_stamp, fingerprint
 from reranker.io.summary import finished_summary, write_summary
 from reranker.model.pair_encoding import EncodedPairs, PairEncoder
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Progress:
-    """How far a run got: input lines consumed, chunks seen (all shards), and what this shard wrote."""
-
-    fingerprint: str
-    input_lines: int = 0
-    chunks_seen: int = 0
-    queries: int = 0
-    candidates: int = 0
-    output_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -63,28 +50,6 @@ class EncodedChunk:
     pairs: EncodedPairs
     input_lines: int
     chunks_seen: int
-
-
-def partial_paths(output_path: str | os.PathLike) -> tuple[Path, Path]:
-    """The in-progress output and the progress record of a job writing `output_path`."""
-    output = Path(output_path)
-    return output.with_name(output.name + ".partial"), output.with_name(output.name + ".progress.json")
-
-
-def _load_progress(progress_path: Path, partial: Path, expected: str) -> Progress:
-    if progress_path.is_file() and partial.is_file():
-        saved = Progress(**json.loads(progress_path.read_text()))
-        if saved.fingerprint == expected and partial.stat().st_size >= saved.output_bytes:
-            logger.info("resuming after input line %d (%d pairs already scored)", saved.input_lines, saved.candidates)
-            return saved
-        logger.warning("ignoring %s: it belongs to a different job", progress_path)
-    return Progress(expected)
-
-
-def _save_progress(progress_path: Path, progress: Progress) -> None:
-    tmp = progress_path.with_name(progress_path.name + ".tmp")
-    tmp.write_text(json.dumps(asdict(progress)))
-    os.replace(tmp, progress_path)
 
 
 def encode_blocks(encoder: PairEncoder, blocks: Sequence[QueryBlock]) -> EncodedPairs:
@@ -163,41 +128,28 @@ def rerank_file(
     if done := finished_summary(output_path, output_print):
         logger.info("%s is already complete for this job", output_path)
         return RerankStats(done["queries"], done["candidates"], 0.0, 0.0)
-    partial, progress_path = partial_paths(output_path)
-    progress = _load_progress(progress_path, partial, output_print)
-    started, checkpointing, resumed_at = time.perf_counter(), 0.0, progress.candidates
-    with open(partial, "r+b" if progress.input_lines else "wb") as out:
-        out.truncate(progress.output_bytes)
-        out.seek(progress.output_bytes)
-        chunks = prefetch(_own_chunks(scorer, input_path, progress, chunk_size, sharding), depth=1)
-        bar = tqdm(total=None, initial=progress.candidates, desc="scoring", unit=" pairs", disable=not show_progress)
+    started = time.perf_counter()
+    with ResumableOutput(output_path, output_print) as out:
+        chunks = prefetch(_own_chunks(scorer, input_path, out.progress, chunk_size, sharding), depth=1)
+        bar = tqdm(
+            total=None, initial=out.progress.candidates, desc="scoring", unit=" pairs", disable=not show_progress
+        )
         with bar:
             for chunk in chunks:
                 scores = scorer.score_encoded(chunk.pairs)
                 if len(scores) != sum(len(docids) for _, docids in chunk.queries):
                     raise RuntimeError("internal error: a candidate did not get exactly one score")
                 text = _ranked_lines(chunk, scores).encode("utf-8")
-                durable_from = time.perf_counter()
-                out.write(text)
-                out.flush()
-                os.fsync(out.fileno())
-                progress.input_lines, progress.chunks_seen = chunk.input_lines, chunk.chunks_seen
-                progress.queries += len(chunk.queries)
-                progress.candidates += len(scores)
-                progress.output_bytes += len(text)
-                _save_progress(progress_path, progress)
-                checkpointing += time.perf_counter() - durable_from
+                out.write(text, input_lines=chunk.input_lines, chunks_seen=chunk.chunks_seen,
+                          queries=len(chunk.queries), candidates=len(scores))  # fmt: skip
                 bar.update(len(scores))
                 del chunk, scores  # freed before the next chunk arrives, not after
-    if partial.stat().st_size != progress.output_bytes:
-        raise RuntimeError(f"{partial}: size does not match the scored candidates; delete it and rerun")
-    os.replace(partial, output_path)
-    progress_path.unlink(missing_ok=True)
-    stats = RerankStats(progress.queries, progress.candidates, time.perf_counter() - started, checkpointing)
+    progress = out.progress
+    stats = RerankStats(progress.queries, progress.candidates, time.perf_counter() - started, out.checkpoint_seconds)
     write_summary(
         output_path, "inference", arguments or {}, fingerprint=output_print, job=job, sharding=sharding.levels,
         chunk_size=chunk_size, queries=stats.queries, candidates=stats.candidates, seconds=round(stats.seconds, 3),
-        pairs_per_second=round((stats.candidates - resumed_at) / max(stats.seconds, 1e-9), 1),
+        pairs_per_second=round((stats.candidates - out.resumed_at) / max(stats.seconds, 1e-9), 1),
         checkpoint_seconds=round(stats.checkpoint_seconds, 3),
     )  # fmt: skip
     logger.info("scored %d candidates of %d queries in %.1fs", stats.candidates, stats.queries, stats.seconds)

@@ -10,8 +10,9 @@ from pathlib import Path
 from reranker.distributed import World, barrier, process_group
 from reranker.inference.chunks import Sharding, output_fingerprint
 from reranker.inference.merge import merge_score_files
-from reranker.inference.score_file import RerankStats, partial_paths, rerank_file
+from reranker.inference.score_file import RerankStats, rerank_file
 from reranker.inference.scoring import PairScorer
+from reranker.io.resumable import partial_paths
 from reranker.io.summary import finished_summary, summary_path
 
 logger = logging.getLogger(__name__)

@@ -1,12 +1,18 @@
-"""Tevatron-format training data: `{query_id, query, positive_passages, negative_passages}` per line.
+"""Training data: one query a line, with its positive and negative passages, optionally a teacher's scores.
 
-A local `.jsonl`/`.jsonl.gz` file or a folder of them is checked line by line and cached as Arrow; a Hub name
-(e.g. `Tevatron/msmarco-passage`) loads the split's raw data files.
+Two row formats are read, told apart by their keys, in any file:
+- Tevatron: `{query_id, query, positive_passages: [{docid, title, text, score?}], negative_passages: [...]}`;
+- FlagEmbedding: `{query, pos: [text], neg: [text], pos_scores?, neg_scores?}` (other keys, such as `prompt`,
+  are ignored).
+Either way a row is checked and turned into the Tevatron form, each passage with a `score` (the teacher's logit, a
+finite number) or None; a row has scores for all of its passages or for none. A local `.jsonl`/`.jsonl.gz` file or
+a folder of them is cached as Arrow; a Hub name (e.g. `Tevatron/msmarco-passage`) loads the split's raw data files.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +23,28 @@ from reranker.io.fields import get_str, parse_json_object
 from reranker.io.hub import is_hub_name, load_hub_split
 from reranker.io.textio import JSON_SUFFIXES, iter_lines
 
+PASSAGE_LISTS = ("positive_passages", "negative_passages")
+FLAG_EMBEDDING_LISTS = {"positive_passages": ("pos", "pos_scores"), "negative_passages": ("neg", "neg_scores")}
+ROWS_VERSION = 2  # part of the Arrow cache key: bump when checked rows change shape
 
-def _check_passages(record: dict, key: str, path: str | os.PathLike, line: int) -> list[dict[str, str]]:
+
+def train_features():
+    """The `datasets.Features` of checked training rows."""
+    import datasets
+
+    passage = {name: datasets.Value("string") for name in ("docid", "title", "text")}
+    passages = datasets.List({**passage, "score": datasets.Value("float64")})
+    return datasets.Features({"query_id": datasets.Value("string"), "query": datasets.Value("string"),
+                              **{key: passages for key in PASSAGE_LISTS}})  # fmt: skip
+
+
+def _score(value, where: str, path: str | os.PathLike, line: int) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(path, line, f"{where} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _check_passages(record: dict, key: str, path: str | os.PathLike, line: int) -> list[dict]:
     passages = record.get(key)
     if not isinstance(passages, list):
         raise InputError(path, line, f"field '{key}' must be a list of passages")
@@ -36,6 +62,7 @@ def _check_passages(record: dict, key: str, path: str | os.PathLike, line: int) 
                     "docid": get_str(passage, "docid", path, line, required=False, nonempty=False),
                     "title": get_str(passage, "title", path, line, required=False, nonempty=False),
                     "text": get_str(passage, "text", path, line),
+                    "score": None if passage.get("score") is None else _score(passage["score"], "score", path, line),
                 }
             )
         except InputError as err:
@@ -43,19 +70,58 @@ def _check_passages(record: dict, key: str, path: str | os.PathLike, line: int) 
     return checked
 
 
-def format_train_row(row: dict) -> str:
-    """One line of a Tevatron training JSONL."""
-    return json.dumps(row, ensure_ascii=False) + "\n"
+def _from_flag_embedding(record: dict, path: str | os.PathLike, line: int) -> dict:
+    """A FlagEmbedding row in the Tevatron form (its passages have no ids or titles)."""
+    row = {"query_id": "", "query": get_str(record, "query", path, line)}
+    for key, (texts_key, scores_key) in FLAG_EMBEDDING_LISTS.items():
+        texts, scores = record.get(texts_key), record.get(scores_key)
+        if not isinstance(texts, list) or not texts:
+            raise InputError(path, line, f"field '{texts_key}' must be a non-empty list of passage texts")
+        if scores is not None and (not isinstance(scores, list) or len(scores) != len(texts)):
+            raise InputError(path, line, f"field '{scores_key}' must be a list of {len(texts)} scores, one per "
+                             f"'{texts_key}' passage")  # fmt: skip
+        passages = []
+        for number, text in enumerate(texts):
+            if not isinstance(text, str) or not text.strip():
+                raise InputError(path, line, f"{texts_key}[{number}] must be a non-empty string, got {text!r:.40}")
+            score = None if scores is None else _score(scores[number], f"{scores_key}[{number}]", path, line)
+            passages.append({"docid": "", "title": "", "text": text, "score": score})
+        row[key] = passages
+    if ("pos_scores" in record) != ("neg_scores" in record):
+        given, missing = ("pos_scores", "neg_scores") if "pos_scores" in record else ("neg_scores", "pos_scores")
+        raise InputError(path, line, f"missing field '{missing}' (the row has '{given}')")
+    return row
+
+
+def _check_scores_complete(row: dict, path: str | os.PathLike, line: int) -> None:
+    """A row has a teacher score for every passage or for none."""
+    scored = [(key, number, p["score"] is not None) for key in PASSAGE_LISTS for number, p in enumerate(row[key])]
+    if any(has for *_, has in scored) and not all(has for *_, has in scored):
+        key, number, _ = next(item for item in scored if not item[2])
+        raise InputError(path, line, f"{key}[{number}]: missing field 'score' (other passages of the row have one)")
+
+
+def is_flag_embedding_row(record: dict) -> bool:
+    return "pos" in record and "neg" in record and "positive_passages" not in record
 
 
 def check_train_row(record: dict, path: str | os.PathLike, line: int) -> dict:
-    """Check one training row and return it with only the fields training uses."""
-    return {
+    """Check one training row (Tevatron or FlagEmbedding) and return it in the Tevatron form, with only the fields
+    training uses."""
+    if is_flag_embedding_row(record):
+        return _from_flag_embedding(record, path, line)
+    row = {
         "query_id": get_str(record, "query_id", path, line, required=False, nonempty=False),
         "query": get_str(record, "query", path, line),
-        "positive_passages": _check_passages(record, "positive_passages", path, line),
-        "negative_passages": _check_passages(record, "negative_passages", path, line),
+        **{key: _check_passages(record, key, path, line) for key in PASSAGE_LISTS},
     }
+    _check_scores_complete(row, path, line)
+    return row
+
+
+def format_train_row(row: dict) -> str:
+    """One line of a Tevatron training JSONL."""
+    return json.dumps(row, ensure_ascii=False) + "\n"
 
 
 def train_files(source: str | os.PathLike) -> list[Path]:
@@ -71,15 +137,39 @@ def train_files(source: str | os.PathLike) -> list[Path]:
     return [path]
 
 
+def iter_train_file(path: str | os.PathLike, skip_lines: int = 0) -> Iterator[tuple[int, dict, dict]]:
+    """Yield (line, the record as written, the checked row) for every row of a local training file."""
+    for line, text in iter_lines(path, skip=skip_lines):
+        record = parse_json_object(path, line, text)
+        yield line, record, check_train_row(record, path, line)
+
+
 def load_train_dataset(source: str, split: str = "train", revision: str | None = None, cache_dir: str | None = None):
-    """Load training rows as a memory-mapped `datasets.Dataset`."""
+    """Load training rows as a memory-mapped `datasets.Dataset` (local rows checked, Hub rows as they are)."""
     if is_hub_name(source):
         return load_hub_split(source, split, revision, cache_dir)
-    return dataset_from_files(_checked_rows, [os.fspath(p) for p in train_files(source)], cache_dir=cache_dir)
+    files = [os.fspath(p) for p in train_files(source)]
+    return dataset_from_files(_checked_rows, files, train_features(), cache_dir, version=ROWS_VERSION)
 
 
-def _checked_rows(files: list[str], stamps: list) -> Iterator[dict]:
-    """Generator for the Arrow cache; `stamps` only keys the cache."""
+def rows_have_teacher_scores(rows) -> bool:
+    """Whether every passage of every row carries a teacher score (read from the Arrow columns, not row by row)."""
+    import pyarrow.compute as pc
+
+    table = getattr(rows, "data", None)
+    if table is None or any(key not in table.column_names for key in PASSAGE_LISTS):
+        return False
+    for key in PASSAGE_LISTS:
+        passages = pc.list_flatten(table.column(key))
+        if passages.type.num_fields == 0 or passages.type.get_field_index("score") < 0:
+            return False
+        if pc.struct_field(passages, "score").null_count:
+            return False
+    return True
+
+
+def _checked_rows(files: list[str], stamps: list, version: int) -> Iterator[dict]:
+    """Generator for the Arrow cache; `stamps` and `version` only key the cache."""
     for path in files:
-        for line, text in iter_lines(path):
-            yield check_train_row(parse_json_object(path, line, text), path, line)
+        for _, _, row in iter_train_file(path):
+            yield row

@@ -12,6 +12,7 @@ from reranker.io.errors import ParameterError, check_at_least
 from reranker.model.arguments import EncodingArguments, opt
 from reranker.model.precision import cpu_supports_bf16
 from reranker.training.grouping import check_group_size
+from reranker.training.losses import LOSSES, RankingLoss
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +54,16 @@ class RerankerTrainingArguments(TrainingArguments):
     overwrite_output_dir: bool = opt(False, "Start afresh even if output_dir holds checkpoints or other files.")
     warmup_ratio: float = opt(0.1, "Share of the steps spent warming up (if no warmup_steps).")
     remove_unused_columns: bool = opt(False, "Keep False: groups are built from raw rows.")
+    loss: str = opt("lce", f"Loss, or losses mixed: comma-separated, of {', '.join(LOSSES)} (see README).")
+    loss_weights: str | None = opt(None, "Weights of the --loss losses, comma-separated (default: 1 each).")
+    distill_temperature: float = opt(1.0, "Temperature T of the kl loss (scaled by T^2).")
+    pairs_per_forward: int | None = opt(
+        None, "Run at most this many pairs through the model at once, with gradient caching (large groups)."
+    )
 
     def __post_init__(self) -> None:
+        self.ranking_loss  # noqa: B018 (checks the loss settings)
+        check_at_least("pairs_per_forward", self.pairs_per_forward, 1)
         if not 0 <= self.warmup_ratio < 1:
             raise ParameterError(f"{{0}} must be in [0, 1), got {self.warmup_ratio}", "warmup_ratio")
         if self.warmup_steps == 0:
@@ -71,6 +80,11 @@ class RerankerTrainingArguments(TrainingArguments):
                 logger.warning(f"{'fp16' if self.fp16 else 'bf16'}: no CUDA GPU (or native bf16); training in fp32")
                 self.fp16 = self.bf16 = False
         super().__post_init__()
+
+    @property
+    def ranking_loss(self) -> RankingLoss:
+        """The loss that `loss`, `loss_weights` and `distill_temperature` describe."""
+        return RankingLoss.parse(self.loss, self.loss_weights, self.distill_temperature)
 
 
 def sampling_seed(args: TrainingArguments) -> int:

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from reranker.inference.scoring import padded_lengths
+from reranker.io.errors import check_at_least
 from reranker.model.pair_encoding import EncodedPairs, PairEncoder
 from reranker.training.dataset import TrainGroup
 
@@ -21,19 +22,37 @@ class GroupedTrainCollator:
     length and cut into K sub-batches, each padded to its own longest pair (`{"buckets": [...], "restore": ...}`,
     `restore` putting the sorted logits back in group order), which cuts the padded tokens by about a third.
     `pad_to_max_length` pads every pair to q_max_len + p_max_len as the reference did (for comparisons).
+    `pairs_per_forward` caps the pairs of a sub-batch (the step is then run with gradient caching). Groups with
+    teacher scores add them as `teacher_scores`, in group order.
     """
 
     encoder: PairEncoder
     pad_to_max_length: bool = False
     pad_to_multiple_of: int = 8
     length_buckets: int = 1
+    pairs_per_forward: int | None = None
+
+    def __post_init__(self) -> None:
+        check_at_least("length_buckets", self.length_buckets, 1)
+        check_at_least("pairs_per_forward", self.pairs_per_forward, 1)
 
     def __call__(self, groups: list[TrainGroup]) -> dict:
         encoded = self.encoder.encode_groups([g.query for g in groups], [g.passages for g in groups])
-        if self.pad_to_max_length or self.length_buckets == 1:
+        batch = self._batches(encoded)
+        if all(group.scores is not None for group in groups):
+            batch["teacher_scores"] = torch.tensor([s for group in groups for s in group.scores], dtype=torch.float32)
+        return batch
+
+    def _batches(self, encoded: EncodedPairs) -> dict:
+        """One batch, or sub-batches (`buckets`) with the permutation that puts their logits back in group order:
+        `length_buckets` of them, or more when `pairs_per_forward` caps their size (for gradient caching)."""
+        parts = self.length_buckets if not self.pad_to_max_length else 1
+        if self.pairs_per_forward:
+            parts = max(parts, -(-len(encoded) // self.pairs_per_forward))
+        if parts == 1 and not self.pairs_per_forward:
             return self._pad(encoded, np.arange(len(encoded)))
-        order = np.argsort(-encoded.lengths, kind="stable")
-        buckets = [self._pad(encoded, part) for part in np.array_split(order, self.length_buckets) if len(part)]
+        order = np.arange(len(encoded)) if self.pad_to_max_length else np.argsort(-encoded.lengths, kind="stable")
+        buckets = [self._pad(encoded, part) for part in np.array_split(order, parts) if len(part)]
         return {"buckets": buckets, "restore": torch.from_numpy(np.argsort(order))}
 
     def _pad(self, encoded: EncodedPairs, index: np.ndarray) -> dict[str, torch.Tensor]:

@@ -14,10 +14,12 @@ from reranker.training.grouping import check_group_size, group_rng, sample_group
 
 
 class TrainGroup(NamedTuple):
-    """One query and its passages as (title, text) pairs, the positive first."""
+    """One query and its passages as (title, text) pairs, the positive first, with the teacher's scores of the
+    passages if the data has them."""
 
     query: str
     passages: list[tuple[str, str]]
+    scores: list[float] | None = None
 
 
 class GroupedTrainDataset(Dataset):
@@ -60,7 +62,8 @@ class GroupedTrainDataset(Dataset):
         except ValueError as err:
             raise InputError(self.source, index + 1, str(err)) from None
         chosen = [positives[pos], *(negatives[i] for i in negs)]
-        return TrainGroup(row["query"], [(p["title"], p["text"]) for p in chosen])
+        scores = [p["score"] for p in chosen] if chosen[0]["score"] is not None else None
+        return TrainGroup(row["query"], [(p["title"], p["text"]) for p in chosen], scores)
 
 
 class EpochShuffleSampler(Sampler):

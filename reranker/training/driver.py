@@ -16,7 +16,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from reranker.distributed import leave_process_group
 from reranker.io.errors import ParameterError, literal
 from reranker.io.summary import write_summary
-from reranker.io.train_rows import load_train_dataset
+from reranker.io.train_rows import load_train_dataset, rows_have_teacher_scores
 from reranker.model.arguments import ModelArguments
 from reranker.model.loading import load_cross_encoder, load_tokenizer
 from reranker.model.pair_encoding import PairEncoder
@@ -97,6 +97,12 @@ def build_trainer(
         rows = load_train_dataset(
             data_args.dataset_name, data_args.dataset_split, data_args.dataset_revision, data_args.data_cache_dir
         )
+    loss = training_args.ranking_loss
+    if loss.needs_teacher and not rows_have_teacher_scores(rows):
+        raise ParameterError(
+            f"{{0}} {literal(training_args.loss)} needs teacher scores, and {literal(data_args.dataset_name)} has "
+            "passages without a 'score' (add them with python -m reranker.teacher_scores)", "loss",
+        )  # fmt: skip
     dataset = GroupedTrainDataset(
         rows,
         data_args.train_n_passages,
@@ -117,10 +123,14 @@ def build_trainer(
         train_dataset=dataset,
         eval_dataset=evaluator.blocks if evaluator else None,
         data_collator=GroupedTrainCollator(
-            encoder, pad_to_max_length=data_args.pad_to_max_length, length_buckets=data_args.length_buckets
-        ),
+            encoder,
+            pad_to_max_length=data_args.pad_to_max_length,
+            length_buckets=data_args.length_buckets,
+            pairs_per_forward=training_args.pairs_per_forward,
+        ),  # fmt: skip
         processing_class=tokenizer,
         group_size=data_args.train_n_passages,
+        loss=loss,
         rerank_evaluator=evaluator,
     )
 

@@ -12,7 +12,7 @@ tags: [cross-encoder, reranker, ms-marco]
 ---
 # Cross-encoder reranker
 
-Trained {date} with the grouped softmax (LCE) loss: each query's positive against {negatives} negatives.
+Trained {date} with the loss `{loss_name}` over groups of each query's positive and {negatives} negatives.
 
 | | |
 |---|---|
@@ -64,6 +64,7 @@ def write_model_card(output_dir: str, model_args, data_args, training_args, stat
     text = MODEL_CARD.format(
         date=datetime.date.today().isoformat(),
         negatives=data_args.train_n_passages - 1,
+        loss_name=training_args.ranking_loss,
         base=model_args.model_name_or_path,
         data=data_args.dataset_name,
         queries=queries,

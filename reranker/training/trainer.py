@@ -1,4 +1,5 @@
-"""A Trainer that feeds whole query groups, optimises the grouped softmax loss and evaluates by reranking."""
+"""A Trainer that feeds whole query groups, optimises a ranking loss (the grouped softmax by default), with
+gradient caching for large groups, and evaluates by reranking."""
 
 from __future__ import annotations
 
@@ -9,17 +10,27 @@ from reranker.model.precision import autocast_dtype, precision_name
 from reranker.training.arguments import sampling_seed
 from reranker.training.dataset import EpochShuffleSampler
 from reranker.training.evaluation import RerankEvaluator
-from reranker.training.losses.lce import grouped_softmax_loss
+from reranker.training.grad_cache import cached_gradient_step
+from reranker.training.losses import RankingLoss, as_groups
 
 
 class RerankerTrainer(Trainer):
-    """transformers' Trainer with the grouped loss, a sampler that tells the dataset the epoch, and (optionally)
-    evaluation by reranking a rerank file: `eval_mrr_at_10` and `eval_ndcg_at_10` are logged next to the loss and
-    can pick the best checkpoint (`--load_best_model_at_end`)."""
+    """transformers' Trainer with a ranking loss over query groups (`RankingLoss`, LCE by default), a sampler that
+    tells the dataset the epoch, gradient caching when the collator caps the pairs per forward pass, and
+    (optionally) evaluation by reranking a rerank file: `eval_mrr_at_10` and `eval_ndcg_at_10` are logged next to
+    the loss and can pick the best checkpoint (`--load_best_model_at_end`)."""
 
-    def __init__(self, *args, group_size: int, rerank_evaluator: RerankEvaluator | None = None, **kwargs) -> None:
+    def __init__(
+        self,
+        *args,
+        group_size: int,
+        loss: RankingLoss | None = None,
+        rerank_evaluator: RerankEvaluator | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.group_size = group_size
+        self.loss = loss or RankingLoss()
         self.rerank_evaluator = rerank_evaluator
         # Our loss is a mean over the groups of a micro-batch and ignores `num_items_in_batch`, so the Trainer
         # must divide it by the accumulation steps (it skips that for models that take loss kwargs).
@@ -29,13 +40,32 @@ class RerankerTrainer(Trainer):
         dataset = train_dataset if train_dataset is not None else self.train_dataset
         return EpochShuffleSampler(len(dataset), sampling_seed(self.args))
 
+    def _loss_of(self, logits: torch.Tensor, teacher: torch.Tensor | None) -> torch.Tensor:
+        """The loss of a step's logits, in group order (fp32 whatever the logits' dtype)."""
+        groups = as_groups(logits, self.group_size)
+        return self.loss(groups, None if teacher is None else as_groups(teacher, self.group_size))
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        teacher = inputs.pop("teacher_scores", None)
         if "buckets" in inputs:  # length-sorted sub-batches: one forward each, logits back in group order
             logits = torch.cat([model(**bucket).logits for bucket in inputs["buckets"]])[inputs["restore"]]
         else:
             logits = model(**inputs).logits
-        loss = grouped_softmax_loss(logits, self.group_size)
+        loss = self._loss_of(logits, teacher)
         return (loss, {"logits": logits}) if return_outputs else loss
+
+    def training_step(self, model, inputs, num_items_in_batch=None) -> torch.Tensor:
+        if not getattr(self.data_collator, "pairs_per_forward", None):
+            return super().training_step(model, inputs, num_items_in_batch)
+        model.train()
+        inputs = self._prepare_inputs(inputs)
+        teacher = inputs.pop("teacher_scores", None)
+        steps = self.current_gradient_accumulation_steps  # the Trainer's own scaling, as in its training_step
+        with self.compute_loss_context_manager():
+            return cached_gradient_step(
+                model, inputs["buckets"], inputs["restore"], lambda logits: self._loss_of(logits, teacher) / steps,
+                backward=self.accelerator.backward, no_sync=lambda: self.accelerator.no_sync(model),
+            )  # fmt: skip
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
         if self.rerank_evaluator is None:

@@ -99,9 +99,9 @@ def test_rank_orders_by_score_with_ties_in_input_order(tokenizer):
     assert reranker.rank("q", passages, top_k=2) == ranking[:2]
 
 
-def test_rerank_file_is_the_cli(minilm_cross_encoder_dir, dev200, tmp_path):
-    cli_scores(minilm_cross_encoder_dir, dev200, tmp_path / "cli.txt", "--chunk_size", "70")
-    reranker = Reranker.from_pretrained(str(minilm_cross_encoder_dir))
+def test_rerank_file_is_the_cli(tiny_model_dir, dev200, tmp_path):
+    cli_scores(tiny_model_dir, dev200, tmp_path / "cli.txt", "--chunk_size", "70")
+    reranker = Reranker.from_pretrained(str(tiny_model_dir))
     stats = reranker.rerank_file(dev200, tmp_path / "api.txt", chunk_size=70, show_progress=False)
     assert (stats.queries, stats.candidates) == (10, 200)
     assert (tmp_path / "api.txt").read_bytes() == (tmp_path / "cli.txt").read_bytes()

@@ -100,3 +100,22 @@ def test_ddp_training_saves_once_and_resumes(offline_data, tiny_model_dir, tmp_p
         torch.testing.assert_close(a[name], b[name], atol=1e-6, rtol=1e-5, msg=name)
     # the same command once more: resumes from the final checkpoint, trains no step, exits cleanly on every rank
     assert "resuming from" in torchrun(*flags(tmp_path / "b"))
+
+
+def test_ddp_training_with_gradient_caching_equals_without(offline_data, tiny_model_without_dropout, tmp_path):
+    train = tmp_path / "train.jsonl"
+    with gzip.open(offline_data / "train.jsonl.gz", "rt") as rows:
+        train.write_text("".join(itertools.islice(rows, 8)))
+
+    def flags(output, *more):
+        return ("train_reranker.py", "--model_name_or_path", tiny_model_without_dropout, "--dataset_name", train,
+                "--output_dir", output, "--per_device_train_batch_size", "2", "--train_n_passages", "8",
+                "--max_steps", "2", "--optim", "sgd", "--learning_rate", "0.05", "--p_max_len", "48",
+                "--save_strategy", "no", "--disable_tqdm", "true", *more)  # fmt: skip
+
+    torchrun(*flags(tmp_path / "plain"))
+    torchrun(*flags(tmp_path / "cached", "--pairs_per_forward", "3"))  # 16 pairs a rank: 6 sub-batches
+    a = AutoModelForSequenceClassification.from_pretrained(tmp_path / "plain").state_dict()
+    b = AutoModelForSequenceClassification.from_pretrained(tmp_path / "cached").state_dict()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], atol=1e-6, rtol=1e-5, msg=name)

@@ -14,8 +14,8 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from reranker.first_stage.prepare import join_run_with_texts
-from reranker.inference.score_file import partial_paths
 from reranker.io.queries import read_queries
+from reranker.io.resumable import partial_paths
 from reranker.io.runs import read_run
 from reranker.training.driver import newest_complete_checkpoint
 from tests.conftest import ROOT

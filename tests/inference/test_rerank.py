@@ -4,11 +4,13 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from reranker.inference.chunks import Sharding
 from reranker.inference.merge import merge_score_files
-from reranker.inference.score_file import Sharding, partial_paths, rerank_file
+from reranker.inference.score_file import rerank_file
 from reranker.inference.scoring import PairScorer
 from reranker.io.errors import InputError, UsageError
 from reranker.io.rerank_input import summarize_rerank_file
+from reranker.io.resumable import partial_paths
 from reranker.io.summary import read_summary, summary_path
 from reranker.model.pair_encoding import PairEncoder
 

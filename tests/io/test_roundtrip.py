@@ -95,13 +95,22 @@ def test_rerank_jsonl(tmp_path_factory, queries):
     assert [c for block in iter_query_blocks(path) for c in block.candidates] == candidates
 
 
+TRAIN_PASSAGES = st.lists(st.tuples(ids, st.text(max_size=5), json_text, scores), min_size=1, max_size=3)
+
+
 @SETTINGS
-@given(st.lists(st.tuples(ids, json_text, st.lists(st.tuples(ids, st.text(max_size=5), json_text), min_size=1,
-                                                     max_size=3)), min_size=1, max_size=4))  # fmt: skip
+@given(st.lists(st.tuples(ids, json_text, st.booleans(), TRAIN_PASSAGES), min_size=1, max_size=4))
 def test_train_jsonl(tmp_path_factory, rows):
+    def passage(docid, title, text, score, with_score):
+        return {"docid": docid, "title": title, "text": text, **({"score": score} if with_score else {})}
+
     records = [{"query_id": q, "query": query,
-                "positive_passages": [{"docid": d, "title": t, "text": x} for d, t, x in passages],
-                "negative_passages": [{"docid": d, "title": t, "text": x} for d, t, x in reversed(passages)]}
-               for q, query, passages in rows]  # fmt: skip
+                "positive_passages": [passage(*p, with_scores) for p in passages],
+                "negative_passages": [passage(*p, with_scores) for p in reversed(passages)]}
+               for q, query, with_scores, passages in rows]  # fmt: skip
     path = save(tmp_path_factory, "train.jsonl", "".join(map(format_train_row, records)))
-    assert [check_train_row(json.loads(line), path, n) for n, line in iter_lines(path)] == records
+    checked = [check_train_row(json.loads(line), path, n) for n, line in iter_lines(path)]
+    for record in records:  # every passage comes back with a score: the teacher's, or None
+        for key in ("positive_passages", "negative_passages"):
+            record[key] = [{**p, "score": p.get("score")} for p in record[key]]
+    assert checked == records

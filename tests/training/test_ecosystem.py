@@ -73,7 +73,9 @@ def test_evaluation_during_training_and_best_checkpoint(trained):
 
 def test_model_card_summary_and_tensorboard(trained):
     card = (trained / "README.md").read_text()
-    assert "grouped softmax" in card and "| MRR@10 | nDCG@10 |" in card and "steps / epochs | 6 /" in card
+    assert (
+        "with the loss `lce` over groups" in card and "| MRR@10 | nDCG@10 |" in card and "steps / epochs | 6 /" in card
+    )
     summary = json.loads((trained / "summary.json").read_text())
     assert summary["stage"] == "train" and summary["steps"] == 6 and summary["queries"] == 12
     assert summary["versions"]["torch"] == torch.__version__ and "git_commit" in summary

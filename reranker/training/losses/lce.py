@@ -1,4 +1,9 @@
-"""The grouped softmax cross-entropy ("LCE") loss of the reference recipe."""
+"""LCE: softmax cross-entropy over each group, the positive first (the reference recipe's loss).
+
+    loss = mean over groups of  -log softmax(s)_0
+
+Inputs: student scores `s` of shape (groups, group size), the positive in column 0; no teacher.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,12 @@ import torch
 import torch.nn.functional as F
 
 
-def grouped_softmax_loss(logits: torch.Tensor, group_size: int) -> torch.Tensor:
-    """Softmax cross-entropy over each group, the positive at index 0 (the "LCE" loss), averaged over groups.
+def lce_loss(student: torch.Tensor, teacher: torch.Tensor | None = None) -> torch.Tensor:
+    """Softmax cross-entropy with the positive (column 0) as the target, averaged over groups.
 
-    Reshaped by the actual number of groups: the reference used the configured batch size, which silently
-    regrouped a final partial batch.
+    Example:
+        >>> lce_loss(torch.tensor([[2.0, 0.0]]))  # -log(e^2 / (e^2 + 1))
+        tensor(0.1269)
     """
-    scores = logits.float().view(-1, group_size)
-    target = torch.zeros(scores.size(0), dtype=torch.long, device=scores.device)
-    return F.cross_entropy(scores, target)
+    target = torch.zeros(student.size(0), dtype=torch.long, device=student.device)
+    return F.cross_entropy(student, target)

@@ -1,0 +1,76 @@
+"""Gradient caching gives the loss and gradients of the one big batch, sub-batch by sub-batch."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+
+import pytest
+import torch
+
+from reranker import train
+from reranker.model.loading import load_cross_encoder
+from reranker.model.pair_encoding import PairEncoder
+from reranker.training.collator import GroupedTrainCollator
+from reranker.training.dataset import TrainGroup
+from reranker.training.grad_cache import RandomState, cached_gradient_step
+from reranker.training.losses import RankingLoss, as_groups
+
+TEXTS = ["paris is the capital of france", "berlin", "a b c d e f g h i j k l", "the eiffel tower", "x",
+         "rome is in italy and it is old", "lyon", "marseille is a port on the mediterranean sea"]  # fmt: skip
+GROUPS = [TrainGroup(query, [("", TEXTS[(i + j) % len(TEXTS)]) for j in range(8)], [float((i * j) % 5) for j in
+                                                                                      range(8)])
+          for i, query in enumerate(["capital of france", "cities", "letters", "paris landmark"])]  # fmt: skip
+
+
+def gradients(model):
+    return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("loss_names", ["lce", "lce,kl"])
+def test_sub_batches_give_the_big_batch_loss_and_gradients(tokenizer, tiny_model_without_dropout, loss_names):
+    loss = RankingLoss.parse(loss_names, None if loss_names == "lce" else "1,0.5", temperature=2.0)
+    encoder = PairEncoder(tokenizer, 16, 64)
+    model = load_cross_encoder(str(tiny_model_without_dropout)).train()
+    big = GroupedTrainCollator(encoder)(GROUPS)
+    teacher = as_groups(big.pop("teacher_scores"), 8)
+    expected = loss(as_groups(model(**big).logits, 8), teacher)
+    expected.backward()
+    expected_gradients = gradients(model)
+    model.zero_grad()
+    cached = GroupedTrainCollator(encoder, pairs_per_forward=5)(GROUPS)  # 32 pairs: 7 sub-batches, by length
+    assert len(cached["buckets"]) == 7 and max(len(b["input_ids"]) for b in cached["buckets"]) <= 5
+    value = cached_gradient_step(model, cached["buckets"], cached["restore"],
+                                 lambda logits: loss(as_groups(logits, 8), teacher))  # fmt: skip
+    assert value.item() == pytest.approx(expected.item(), abs=1e-5)
+    for name, grad in gradients(model).items():
+        torch.testing.assert_close(grad, expected_gradients[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_replay_draws_the_same_dropout_masks(tokenizer, tiny_model_dir):
+    model = load_cross_encoder(str(tiny_model_dir)).train()  # dropout 0.1
+    batch = GroupedTrainCollator(PairEncoder(tokenizer, 16, 64))(GROUPS[:1])
+    batch.pop("teacher_scores")
+    state = RandomState(torch.device("cpu"))
+    first = model(**batch).logits
+    after = torch.get_rng_state()
+    with state.replay():
+        again = model(**batch).logits
+    assert torch.equal(first, again) and torch.equal(torch.get_rng_state(), after)
+    assert not torch.equal(model(**batch).logits, first)  # a fresh draw differs: dropout is on
+
+
+def test_training_with_caching_equals_training_without(tiny_model_without_dropout, offline_data, tmp_path):
+    data = tmp_path / "train.jsonl"
+    with gzip.open(offline_data / "train.jsonl.gz", "rt") as rows:
+        data.write_text("".join(itertools.islice(rows, 8)))
+    flags = {"model_name_or_path": str(tiny_model_without_dropout), "dataset_name": str(data), "train_n_passages": 8,
+             "p_max_len": 48, "per_device_train_batch_size": 2, "gradient_accumulation_steps": 2, "max_steps": 2,
+             "optim": "sgd", "learning_rate": 0.05, "seed": 3, "disable_tqdm": True}  # fmt: skip
+    plain = train(output_dir=str(tmp_path / "plain"), **flags)
+    cached = train(output_dir=str(tmp_path / "cached"), pairs_per_forward=3, **flags)
+    a, b = (load_cross_encoder(str(folder)).state_dict() for folder in (plain, cached))
+    assert any(not torch.equal(a[name], load_cross_encoder(str(tiny_model_without_dropout)).state_dict()[name])
+               for name in a)  # it trained  # fmt: skip
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], atol=1e-6, rtol=1e-5, msg=name)
