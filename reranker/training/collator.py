@@ -22,7 +22,8 @@ class GroupedTrainCollator:
     length and cut into K sub-batches, each padded to its own longest pair (`{"buckets": [...], "restore": ...}`,
     `restore` putting the sorted logits back in group order), which cuts the padded tokens by about a third.
     `pad_to_max_length` pads every pair to q_max_len + p_max_len as the reference did (for comparisons).
-    `pairs_per_forward` caps the pairs of a sub-batch (the step is then run with gradient caching). Groups with
+    `pairs_per_forward` caps the pairs of a sub-batch, and its padded tokens at those of that many pairs of the
+    step's mean length (the step is then run with gradient caching). Groups with
     teacher scores add them as `teacher_scores`, in group order.
     """
 
@@ -45,20 +46,35 @@ class GroupedTrainCollator:
 
     def _batches(self, encoded: EncodedPairs) -> dict:
         """One batch, or sub-batches (`buckets`) with the permutation that puts their logits back in group order:
-        `length_buckets` of them, or more when `pairs_per_forward` caps their size (for gradient caching)."""
-        parts = self.length_buckets if not self.pad_to_max_length else 1
+        `length_buckets` of them, or those `pairs_per_forward` allows (for gradient caching)."""
         if self.pairs_per_forward:
-            parts = max(parts, -(-len(encoded) // self.pairs_per_forward))
-        if parts == 1 and not self.pairs_per_forward:
+            order = np.arange(len(encoded)) if self.pad_to_max_length else np.argsort(-encoded.lengths, kind="stable")
+            parts = self._capped_parts(self._padded(encoded)[order])
+        elif self.length_buckets > 1 and not self.pad_to_max_length:
+            order = np.argsort(-encoded.lengths, kind="stable")
+            parts = self.length_buckets
+        else:
             return self._pad(encoded, np.arange(len(encoded)))
-        order = np.arange(len(encoded)) if self.pad_to_max_length else np.argsort(-encoded.lengths, kind="stable")
         buckets = [self._pad(encoded, part) for part in np.array_split(order, parts) if len(part)]
         return {"buckets": buckets, "restore": torch.from_numpy(np.argsort(order))}
 
-    def _pad(self, encoded: EncodedPairs, index: np.ndarray) -> dict[str, torch.Tensor]:
-        encoder = self.encoder
+    def _capped_parts(self, lengths: np.ndarray) -> list[int]:
+        """Where to cut pairs sorted longest first: at most `pairs_per_forward` pairs a sub-batch, and at most the
+        padded tokens of `pairs_per_forward` pairs of the step's mean length (a forward's memory grows with its
+        tokens and, through attention, with its longest pair: fewer long pairs go together than short ones)."""
+        budget = self.pairs_per_forward * float(lengths.mean())
+        cuts, start = [], 0
+        while start < len(lengths):
+            size = min(self.pairs_per_forward, max(1, int(budget // lengths[start])), len(lengths) - start)
+            start += size
+            cuts.append(start)
+        return cuts[:-1]
+
+    def _padded(self, encoded: EncodedPairs) -> np.ndarray:
         if self.pad_to_max_length:
-            length = encoder.q_max_len + encoder.p_max_len
-        else:
-            length = int(padded_lengths(encoded.lengths[index], self.pad_to_multiple_of).max())
-        return encoded.padded_batch(index, length, encoder.pad_token_id)
+            return np.full(len(encoded), self.encoder.q_max_len + self.encoder.p_max_len)
+        return padded_lengths(encoded.lengths, self.pad_to_multiple_of)
+
+    def _pad(self, encoded: EncodedPairs, index: np.ndarray) -> dict[str, torch.Tensor]:
+        length = int(self._padded(encoded)[index].max())
+        return encoded.padded_batch(index, length, self.encoder.pad_token_id)

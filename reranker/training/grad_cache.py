@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 
 import torch
 
+from reranker.inference.heap import release_freed_memory
+
 
 class RandomState:
     """The CPU (and the device's CUDA) random state at creation, to replay a forward pass's dropout masks."""
@@ -75,4 +77,6 @@ def cached_gradient_step(
             # the surrogate's gradient with respect to `chunk` is the cached gradient
             backward((chunk * in_bucket_order[start : start + size].to(chunk.dtype)).sum())
         start += size
+        if device.type == "cpu":
+            release_freed_memory()  # each sub-batch's activations, freed, would otherwise stay in glibc's heap
     return loss.detach()

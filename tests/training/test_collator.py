@@ -46,3 +46,19 @@ def test_padding_does_not_change_the_logits(tokenizer, tiny_model_dir):
         dynamic = model(**GroupedTrainCollator(encoder)(GROUPS)).logits
         fixed = model(**GroupedTrainCollator(encoder, pad_to_max_length=True)(GROUPS)).logits
     torch.testing.assert_close(dynamic, fixed, atol=1e-5, rtol=1e-5)
+
+
+def test_pairs_per_forward_caps_pairs_and_padded_tokens(tokenizer):
+    encoder = PairEncoder(tokenizer, 16, 128)
+    groups = [TrainGroup("q", [("", " ".join(["word"] * n)) for n in (100, 90, 60, 3, 3, 3, 3, 3)])]
+    lengths = [n + 4 for n in (100, 90, 60, 3, 3, 3, 3, 3)]  # [CLS] q [SEP] ... [SEP]
+    padded = [-(-n // 8) * 8 for n in lengths]  # 104 96 64 8 8 8 8 8: mean 38
+    batch = GroupedTrainCollator(encoder, pairs_per_forward=4)(groups)
+    # a budget of 4 x 38 = 152 padded tokens: 104 alone, 96 alone, 64 x 2 (with an 8), then 4 x 8 (the pair cap)
+    assert [tuple(b["input_ids"].shape) for b in batch["buckets"]] == [(1, 104), (1, 96), (2, 64), (4, 8)]
+    assert sum(padded) / len(padded) == 38
+    whole = GroupedTrainCollator(encoder)(groups)["input_ids"]
+    parts = torch.nn.utils.rnn.pad_sequence(
+        [row for b in batch["buckets"] for row in b["input_ids"]], batch_first=True
+    )
+    assert torch.equal(parts[batch["restore"]][:, :8], whole[:, :8])  # the same pairs, back in group order
