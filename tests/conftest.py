@@ -1,4 +1,5 @@
-"""Shared fixtures: the offline MS MARCO sample, a tiny random BERT and the real MiniLM weights."""
+"""Shared fixtures: the offline MS MARCO sample, BEIR SciFact and a small BEIR folder, a tiny random BERT and the
+real MiniLM weights."""
 
 from __future__ import annotations
 
@@ -10,18 +11,67 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 OFFLINE = (ROOT.parent / "shared" / "data" / "offline").resolve()
+SCIFACT = (ROOT.parent / "shared" / "data" / "claimverifier-scifact" / "beir_format").resolve()
 REQUIRE_SHARED = os.environ.get("RERANKER_REQUIRE_SHARED_DATA") == "1"
+
+
+def shared_data(path: Path, marker: str, what: str) -> Path:
+    """`path` if `path/marker` is there; else skipped (a fresh clone), or a failure in CI."""
+    if not (path / marker).is_file():
+        message = f"{what} not found at {path} (only present in the development workspace)"
+        if REQUIRE_SHARED:
+            pytest.fail(message + "; RERANKER_REQUIRE_SHARED_DATA=1 requires it")
+        pytest.skip(message)
+    return path
 
 
 @pytest.fixture(scope="session")
 def offline_data() -> Path:
-    """`../shared/data/offline`: skipped where absent (a fresh clone), a failure in CI."""
-    if not (OFFLINE / "README.md").is_file():
-        message = f"real MS MARCO sample not found at {OFFLINE} (only present in the development workspace)"
-        if REQUIRE_SHARED:
-            pytest.fail(message + "; RERANKER_REQUIRE_SHARED_DATA=1 requires it")
-        pytest.skip(message)
-    return OFFLINE
+    """`../shared/data/offline`: the real MS MARCO sample."""
+    return shared_data(OFFLINE, "README.md", "real MS MARCO sample")
+
+
+@pytest.fixture(scope="session")
+def scifact() -> Path:
+    """`../shared/data/claimverifier-scifact/beir_format`: BEIR SciFact."""
+    return shared_data(SCIFACT, "queries.jsonl", "BEIR SciFact")
+
+
+BEIR_CORPUS = [  # (id, title, text): two topics, so that BM25 finds the judged passages
+    ("d1", "Lobster rolls", "A lobster roll is a sandwich of lobster meat on a grilled bun."),
+    ("d2", "Lobsters", "Lobsters are crustaceans that live on the sea floor."),
+    ("d3", "Bread", "A bun is a small round bread, often grilled for sandwiches."),
+    ("d4", "Volcanoes", "A volcano erupts when magma reaches the surface of the earth."),
+    ("d5", "Magma", "Magma is molten rock below the surface; lava once it erupts."),
+    ("d6", "Earthquakes", "Earthquakes shake the surface of the earth near volcanoes and faults."),
+]
+BEIR_QUERIES = [("q1", "what is in a lobster roll sandwich"), ("q2", "why does a volcano erupt magma"),
+                ("q3", "lobsters on the sea floor"), ("q4", "molten rock at the surface")]  # fmt: skip
+BEIR_QRELS = {"test": [("q1", "d1", 1), ("q2", "d4", 2), ("q2", "d5", 1)],
+              "train": [("q3", "d2", 1), ("q4", "d5", 1)]}  # fmt: skip
+
+
+def write_beir_folder(path: Path, gzip_corpus: bool = False) -> Path:
+    """A small BEIR folder: corpus.jsonl (with titles and BEIR's metadata field), queries.jsonl, qrels/{test,train}."""
+    import gzip
+    import json
+
+    (path / "qrels").mkdir(parents=True)
+    lines = "".join(json.dumps({"_id": i, "title": t, "text": x, "metadata": {}}) + "\n" for i, t, x in BEIR_CORPUS)
+    if gzip_corpus:
+        (path / "corpus.jsonl.gz").write_bytes(gzip.compress(lines.encode()))
+    else:
+        (path / "corpus.jsonl").write_text(lines)
+    (path / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in BEIR_QUERIES))
+    for split, rows in BEIR_QRELS.items():
+        body = "".join(f"{q}\t{d}\t{g}\n" for q, d, g in rows)
+        (path / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\n" + body)
+    return path
+
+
+@pytest.fixture
+def beir_folder(tmp_path) -> Path:
+    return write_beir_folder(tmp_path / "beir")
 
 
 @pytest.fixture(scope="session")

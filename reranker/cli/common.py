@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import functools
 import logging
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from transformers import HfArgumentParser
 
@@ -48,3 +49,24 @@ def exits_on_bad_input(main: Callable[..., int | None] | None = None, *, flag_na
         return wrapper
 
     return decorate(main) if main is not None else decorate
+
+
+def add_beir_flags(parser: argparse.ArgumentParser, takes: str, split: str | None = "test") -> None:
+    """`--beir DIR` (and `--split`, unless `split` is None): the inputs named in `takes` come from a BEIR folder."""
+    group = parser.add_argument_group("BEIR folder (instead of the files one by one)")
+    group.add_argument(
+        "--beir", metavar="DIR", default=None,
+        help=f"BEIR dataset folder (corpus.jsonl[.gz], queries.jsonl, qrels/SPLIT.tsv): {takes} come from it.",
+    )  # fmt: skip
+    if split is not None:
+        group.add_argument("--split", default=split, help=f"The BEIR split: qrels/SPLIT.tsv (default: {split}).")
+
+
+def check_files_or_beir(args: argparse.Namespace, flags: Sequence[str]) -> None:
+    """With `--beir`, the `flags` it stands for must not be given; without it, they are required."""
+    given = [flag for flag in flags if getattr(args, flag) is not None]
+    if args.beir is not None and given:
+        raise ParameterError("give {0} or {1}, not both", "beir", given[0])
+    missing = [flag for flag in flags if getattr(args, flag) is None]
+    if args.beir is None and missing:
+        raise ParameterError("{0} is required (or {1} for a BEIR folder)", missing[0], "beir")

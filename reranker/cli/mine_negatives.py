@@ -6,25 +6,34 @@ every passage judged relevant (grade >= 1) to that query. `--sampling random` (T
 `n_negatives` of them with a generator seeded by (seed, query id); `--sampling top` takes the highest-ranked.
 Either way the chosen negatives are written in rank order. Queries that end up without a positive or without a
 negative are dropped and reported.
+
+`--beir DIR --split train` takes the queries, qrels and corpus from a BEIR folder; without `--run`, the candidates
+are BM25's top `--depth` from an index of the corpus built once and cached (`--index_cache`), and that run is
+kept beside the output as OUTPUT.bm25.trec.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 
-from reranker.cli.common import exits_on_bad_input, setup_logging
+from reranker.cli.common import add_beir_flags, check_files_or_beir, exits_on_bad_input, setup_logging
 from reranker.first_stage.mine_negatives import SAMPLING, MiningOptions, mine_negatives
-from reranker.io.runs import RUN_FORMATS
+from reranker.io.beir import read_beir_split
+from reranker.io.errors import ParameterError
+from reranker.io.qrels import Qrels, read_qrels
+from reranker.io.queries import read_queries
+from reranker.io.runs import RUN_FORMATS, read_run
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m reranker.mine_negatives", description=__doc__)
-    parser.add_argument("--queries", required=True, help="Queries: TSV qid<TAB>query, JSONL, or a Hub dataset.")
+    parser.add_argument("--queries", default=None, help="Queries: TSV qid<TAB>query, JSONL, or a Hub dataset.")
     parser.add_argument("--query_split", default="train", help="Split of a Hub query dataset (default: train).")
-    parser.add_argument("--qrels", required=True, help="TREC qrels (qid 0 docid grade).")
-    parser.add_argument("--run", required=True, help="First-stage run: TREC, MS MARCO qid pid rank, or qid pid score.")
+    parser.add_argument("--qrels", default=None, help="TREC qrels (qid 0 docid grade).")
+    parser.add_argument("--run", default=None, help="First-stage run: TREC, MS MARCO qid pid rank, or qid pid score.")
     parser.add_argument("--run_format", default="auto", choices=RUN_FORMATS, help="Run format (default: detect).")
-    parser.add_argument("--corpus", required=True, help="Passages: JSONL {docid,title,text}, TSV, or a Hub corpus.")
+    parser.add_argument("--corpus", default=None, help="Passages: JSONL {docid,title,text}, TSV, or a Hub corpus.")
     parser.add_argument("--output", required=True, help="Training JSONL to write (.jsonl or .jsonl.gz).")
     parser.add_argument("--depth", type=int, default=200, help="Negatives come from the top DEPTH (default: 200).")
     parser.add_argument("--n_negatives", type=int, default=30, help="Negatives per query (default: 30).")
@@ -38,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--min_positive_grade", type=int, default=1,
         help="Grade a positive needs (default: 1); passages graded >= 1 are never negatives.",
     )  # fmt: skip
+    add_beir_flags(parser, "the queries, qrels and corpus (and, without --run, a BM25 run)", split="train")
+    parser.add_argument("--index_cache", default=None, help="BM25 index cache (default: $RERANKER_CACHE/bm25).")
     return parser
 
 
@@ -49,20 +60,37 @@ def main(argv: list[str] | None = None) -> None:
         args.depth, args.n_negatives, args.skip_top, args.sampling, args.seed, args.min_positive_grade
     )
     options.check()
-    from reranker.io.qrels import read_qrels
-    from reranker.io.queries import read_queries
-    from reranker.io.runs import read_run
-
-    queries = read_queries(args.queries, args.query_split)
-    qrels = read_qrels(args.qrels)
-    run = read_run(args.run, args.run_format)
-    stats = mine_negatives(queries, qrels, run, args.run, args.corpus, args.output, options, vars(args))
+    check_files_or_beir(args, ["queries", "qrels", "corpus"])
+    if args.run is None and args.beir is None:
+        raise ParameterError("{0} is required (or {1} for a BEIR folder and its BM25 run)", "run", "beir")
+    queries, qrels, corpus = _inputs(args)
+    run_path = args.run or _bm25_run(corpus, queries, args)
+    run = read_run(run_path, args.run_format)
+    stats = mine_negatives(queries, qrels, run, run_path, corpus, args.output, options, vars(args))
     print(
         f"wrote {stats.queries_written} queries ({stats.positives} positives, {stats.negatives} negatives) "
         f"to {args.output}"
     )
     if stats.report():
         print(stats.report())
+
+
+def _inputs(args: argparse.Namespace) -> tuple[dict[str, str], Qrels, str]:
+    if args.beir is None:
+        return read_queries(args.queries, args.query_split), read_qrels(args.qrels), args.corpus
+    split = read_beir_split(args.beir, args.split)
+    return split.queries, split.qrels, str(split.files.corpus)
+
+
+def _bm25_run(corpus: str, queries: dict[str, str], args: argparse.Namespace) -> str:
+    """BM25's top `depth` for the queries, from the cached index of the corpus, written beside the output."""
+    from reranker.first_stage.bm25 import cached_index, pyserini_order, run_search
+
+    run_path = f"{args.output}.bm25.trec"
+    run_search(os.fspath(cached_index(corpus, args.index_cache)), pyserini_order(queries), run_path,
+               hits=args.depth, arguments=vars(args))  # fmt: skip
+    print(f"searched {len(queries)} queries with BM25 into {run_path}")
+    return run_path
 
 
 if __name__ == "__main__":

@@ -19,10 +19,15 @@ class ConvertStats:
 
 
 def convert_scores(
-    input_path: str, output_path: str, run_format: str = "marco", tag: str = "reranker", arguments: dict | None = None
+    input_path: str,
+    output_path: str,
+    run_format: str = "marco",
+    tag: str = "reranker",
+    arguments: dict | None = None,
+    fingerprint: str | None = None,
 ) -> ConvertStats:
     """Rank each query's candidates by score, descending (ties keep input order), and write ranks 1..n as a
-    `marco` or `trec` run, with its summary.
+    `marco` or `trec` run, with its summary (`fingerprint`, the job's, recorded for `finished_summary`).
 
     Example:
         >>> stats = convert_scores("scores.txt", "run.marco")
@@ -36,5 +41,5 @@ def convert_scores(
             lines += write_ranked_lines(out, qid, ranked, run_format, tag)
             queries += 1
     write_summary(output_path, "convert", arguments or {}, queries=queries, lines=lines,
-                  seconds=round(time.perf_counter() - started, 3))  # fmt: skip
+                  seconds=round(time.perf_counter() - started, 3), fingerprint=fingerprint)  # fmt: skip
     return ConvertStats(queries, lines)

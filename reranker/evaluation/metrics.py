@@ -36,8 +36,9 @@ def official_mrr_at_10(qrels: Qrels, run: Run) -> float:
     return total / len(qrels)
 
 
-def ir_measures_scores(qrels: Qrels, run: Run, names: Sequence[str]) -> dict[str, float]:
-    """Compute ir_measures metrics (e.g. `nDCG@10`, `RR@10`, `R@1000`) on the run's rank order."""
+def per_query_scores(qrels: Qrels, run: Run, names: Sequence[str]) -> dict[str, dict[str, float]]:
+    """ir_measures metrics (e.g. `nDCG@10`, `RR@10`, `R@1000`) per query, on the run's rank order: metric name ->
+    qid -> value, for every query of the qrels (0 for those the run lacks)."""
     measures = [ir_measures.parse_measure(name) for name in names]
     qrel_rows = [
         ir_measures.Qrel(qid, docid, grade) for qid, judged in qrels.items() for docid, grade in judged.items()
@@ -49,12 +50,17 @@ def ir_measures_scores(qrels: Qrels, run: Run, names: Sequence[str]) -> dict[str
         if qid in qrels
         for position, entry in enumerate(ranked(entries))
     ]
-    sums = dict.fromkeys(names, 0.0)
+    values = {name: dict.fromkeys(qrels, 0.0) for name in names}
     by_measure = dict(zip(measures, names, strict=True))
     for metric in ir_measures.iter_calc(measures, qrel_rows, run_rows):
         if metric.query_id in qrels:
-            sums[by_measure[metric.measure]] += metric.value
-    return {name: value / len(qrels) for name, value in sums.items()}
+            values[by_measure[metric.measure]][metric.query_id] = metric.value
+    return values
+
+
+def ir_measures_scores(qrels: Qrels, run: Run, names: Sequence[str]) -> dict[str, float]:
+    """ir_measures metrics averaged over every query of the qrels (`per_query_scores`)."""
+    return {name: sum(values.values()) / len(qrels) for name, values in per_query_scores(qrels, run, names).items()}
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The BM25 first stage, with pyserini's Lucene indexer and searcher (the command: `python -m reranker.bm25`).
 
-`index` converts a Tevatron JSONL or MS MARCO TSV corpus to Anserini's JsonCollection and runs Anserini's
+`index` converts a Tevatron or BEIR JSONL or an MS MARCO TSV corpus to Anserini's JsonCollection and runs Anserini's
 IndexCollection on it (the indexer behind `python -m pyserini.index.lucene`). `search` takes the flags of
 `python -m pyserini.search.lucene` and writes the same run: same queries in the same order, same docids, ranks
 and scores, and the `Anserini` tag.
@@ -26,6 +26,7 @@ from reranker.io.corpus import Passage, iter_corpus
 from reranker.io.errors import InputError, ParameterError, UsageError, check_at_least, literal
 from reranker.io.queries import read_queries
 from reranker.io.runs import resolve_output_format, write_ranked_lines
+from reranker.io.stamps import file_stamp, fingerprint
 from reranker.io.summary import write_summary
 from reranker.io.textio import atomic_output, has_file_suffix
 
@@ -158,6 +159,27 @@ def _run_index_collection(
         raise InputError(corpus, None, f"Lucene indexed {indexed} of {expected} passages ({errors} errors)")
 
 
+def default_index_cache() -> Path:
+    """Where cached indexes go: `$RERANKER_CACHE/bm25`, by default `~/.cache/reranker/bm25`."""
+    return Path(os.environ.get("RERANKER_CACHE") or Path.home() / ".cache" / "reranker") / "bm25"
+
+
+def cached_index(corpus: str | os.PathLike, cache_dir: str | os.PathLike | None = None, threads: int = 1) -> Path:
+    """The index of a local corpus file, built on first use and kept in `cache_dir` (default:
+    `default_index_cache()`) under a name keyed by the file's path, size and mtime, so that a changed corpus gets
+    a new index. A build that was killed left no index under the final name and is redone.
+
+    Example:
+        >>> index = cached_index("beir/scifact/corpus.jsonl.gz")
+    """
+    key = fingerprint(corpus=file_stamp(corpus))[:16]
+    index = Path(cache_dir or default_index_cache()) / f"{Path(corpus).name}.{key}"
+    if not is_lucene_index(index):
+        logger.info("building the BM25 index of %s in %s", corpus, index)
+        build_index(os.fspath(corpus), index, threads, quiet=True)
+    return index
+
+
 # ----------------------------------------------------------------------------------------------------- search
 
 
@@ -269,7 +291,7 @@ def write_run(
 
 def run_search(
     index: str,
-    topics: str,
+    topics: str | Sequence[tuple[str, str]],
     output: str,
     k1: float | None = 0.9,
     b: float | None = 0.4,
@@ -278,16 +300,30 @@ def run_search(
     batch_size: int | None = None,
     output_format: str = "trec",
     arguments: dict | None = None,
+    fingerprint: str | None = None,
 ) -> SearchStats:
     """Search every topic and write the run with its summary; `batch_size` None means 1 with one thread, else 64
     per thread.
+
+    Args:
+        index: a Lucene index folder or a pyserini prebuilt index name.
+        topics: a queries file or pyserini topics name (`load_topics`), or (qid, query) pairs in search order.
+        output: the run to write.
+        k1, b: BM25's parameters (both None: pyserini's defaults for the index).
+        hits: hits per query.
+        threads, batch_size, output_format: as pyserini's CLI.
+        arguments: settings to record in the summary.
+        fingerprint: the job's fingerprint, recorded in the summary for `finished_summary`.
+
+    Returns:
+        Counts of queries and lines written, and the time.
 
     Example:
         >>> stats = run_search("runs/bm25-index", "val/queries.tsv", "runs/val.bm25.trec", hits=100)
     """
     check_search_flags(k1, b, hits, threads, batch_size, output_format)
     batch_size = batch_size or (1 if threads == 1 else 64 * threads)
-    queries = load_topics(topics)
+    queries = load_topics(topics) if isinstance(topics, str) else list(topics)
     searcher = open_searcher(index, k1, b)
     try:
         results = search_topics(searcher, queries, hits, threads, batch_size)
@@ -295,7 +331,8 @@ def run_search(
     finally:
         searcher.close()
     write_summary(output, "bm25 search", arguments or {}, queries=stats.queries, lines=stats.lines,
-                  without_hits=stats.without_hits, seconds=round(stats.seconds, 3))  # fmt: skip
+                  without_hits=stats.without_hits, seconds=round(stats.seconds, 3),
+                  fingerprint=fingerprint)  # fmt: skip
     return stats
 
 

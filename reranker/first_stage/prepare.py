@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tqdm import tqdm
@@ -27,7 +28,7 @@ class PrepareStats:
 
 
 def prepare_rerank_file(
-    query_source: str,
+    query_source: str | Mapping[str, str],
     corpus: str,
     retrieval: str,
     output_path: str,
@@ -39,19 +40,23 @@ def prepare_rerank_file(
     corpus_revision: str | None = None,
     skip_missing: bool = False,
     arguments: dict | None = None,
+    fingerprint: str | None = None,
 ) -> PrepareStats:
     """The prepare stage: read a first-stage run (its top `depth` per query) and the queries, join them with the
     passage texts (`join_run_with_texts`) into `output_path`, and write its summary.
 
     Args:
-        query_source: queries: a TSV `qid<TAB>query`, a JSONL with `query_id`/`query`, or a Hub dataset.
-        corpus: passages: a JSONL `{docid, title, text}`, a TSV `pid<TAB>text`, or a Hub corpus.
+        query_source: queries: a TSV `qid<TAB>query`, a JSONL with `query_id`/`query` (or BEIR's `_id`/`text`),
+            a Hub dataset, or the queries themselves (qid -> text).
+        corpus: passages: a JSONL `{docid, title, text}` (or BEIR's `{_id, title, text}`), a TSV `pid<TAB>text`,
+            or a Hub corpus.
         retrieval: the run: TREC, MS MARCO `qid pid rank` or `qid pid score` (`run_format` to force one).
         output_path: the rerank input JSONL to write.
         depth: candidates kept per query (None: all).
         query_split, query_revision, corpus_revision: for Hub datasets.
         skip_missing: leave out candidates whose passage is not in the corpus instead of stopping.
         arguments: settings to record in the summary.
+        fingerprint: the job's fingerprint, recorded in the summary for `finished_summary`.
 
     Returns:
         Counts of queries, candidates written and candidates skipped.
@@ -61,10 +66,13 @@ def prepare_rerank_file(
     """
     started = time.perf_counter()
     run = read_run(retrieval, run_format, depth)
-    queries = read_queries(query_source, query_split, query_revision)
+    queries = (
+        query_source if isinstance(query_source, Mapping) else read_queries(query_source, query_split, query_revision)
+    )
     stats = join_run_with_texts(queries, run, retrieval, corpus, output_path, skip_missing, corpus_revision)
     write_summary(output_path, "prepare", arguments or {}, queries=stats.queries, candidates=stats.candidates,
-                  skipped_missing=stats.skipped_missing, seconds=round(time.perf_counter() - started, 3))  # fmt: skip
+                  skipped_missing=stats.skipped_missing, seconds=round(time.perf_counter() - started, 3),
+                  fingerprint=fingerprint)  # fmt: skip
     return stats
 
 

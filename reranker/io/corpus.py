@@ -1,4 +1,5 @@
-"""Passage collections: Tevatron JSONL `{docid, title, text}`, MS MARCO TSV `pid<TAB>text`, or a Hub corpus."""
+"""Passage collections: Tevatron JSONL `{docid, title, text}`, BEIR JSONL `{_id, title, text}`, MS MARCO TSV
+`pid<TAB>text`, or a Hub corpus."""
 
 from __future__ import annotations
 
@@ -27,13 +28,14 @@ def format_passage_line(passage: Passage) -> str:
 
 
 def iter_corpus_file(path: str | os.PathLike) -> Iterator[tuple[int, Passage]]:
-    """Yield (line, passage) from a local corpus file; TSV lines are `pid<TAB>text` or `pid<TAB>title<TAB>text`."""
+    """Yield (line, passage) from a local corpus file: JSONL lines name the id `docid` (Tevatron) or `_id`
+    (BEIR); TSV lines are `pid<TAB>text` or `pid<TAB>title<TAB>text`."""
     is_json = str(path).endswith(JSON_SUFFIXES)
     for line, text in iter_lines(path):
         if is_json:
             record = parse_json_object(path, line, text)
             passage = Passage(
-                get_str(record, "docid", path, line),
+                get_str(record, "_id" if "_id" in record else "docid", path, line),
                 get_str(record, "title", path, line, required=False, nonempty=False),
                 get_str(record, "text", path, line),
             )

@@ -1,4 +1,5 @@
-"""Query sets: `qid<TAB>query` TSV, JSONL with query_id/query, or a Hub dataset split."""
+"""Query sets: `qid<TAB>query` TSV, JSONL with query_id/query (Tevatron) or _id/text (BEIR), or a Hub dataset
+split."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ def iter_query_file(path: str | os.PathLike) -> Iterator[tuple[int, str, str]]:
     for line, text in iter_lines(path):
         if is_json:
             record = parse_json_object(path, line, text)
-            qid = get_str(record, "query_id", path, line)
-            query = get_str(record, "query", path, line)
+            beir = "_id" in record
+            qid = get_str(record, "_id" if beir else "query_id", path, line)
+            query = get_str(record, "text" if beir else "query", path, line)
         else:
             qid, query = split_columns(text, (2,), path, line, sep="\t")
             if not qid.strip():
