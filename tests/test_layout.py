@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "reranker"
 BELOW = {  # what each part of the package may import (besides itself)
     "io": set(),
@@ -109,6 +111,7 @@ def test_no_import_cycles():
         visit(module)
 
 
+@pytest.mark.slow
 def test_the_api_imports_in_a_fresh_interpreter():
     code = "from reranker import Reranker, train; import reranker; print(sorted(reranker.__all__))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

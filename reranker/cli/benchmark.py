@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from reranker.cli.common import exits_on_bad_input, setup_logging
+from reranker.cli.common import add_index_cache_flag, exits_on_bad_input, setup_logging
 from reranker.io.errors import ParameterError
 
 
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch_size", type=int, default=128, help="Pairs per forward pass (default: 128).")
     parser.add_argument("--q_max_len", type=int, default=32, help="Query tokens kept (default: 32).")
     parser.add_argument("--p_max_len", type=int, default=256, help="Passage tokens kept, title too (default: 256).")
-    parser.add_argument("--index_cache", default=None, help="BM25 index cache (default: $RERANKER_CACHE/bm25).")
+    add_index_cache_flag(parser)
     return parser
 
 

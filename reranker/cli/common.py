@@ -70,3 +70,8 @@ def check_files_or_beir(args: argparse.Namespace, flags: Sequence[str]) -> None:
     missing = [flag for flag in flags if getattr(args, flag) is None]
     if args.beir is None and missing:
         raise ParameterError("{0} is required (or {1} for a BEIR folder)", missing[0], "beir")
+
+
+def add_index_cache_flag(parser: argparse.ArgumentParser) -> None:
+    """`--index_cache DIR`: where BM25 indexes built on the fly are kept (`reranker.first_stage.bm25.cached_index`)."""
+    parser.add_argument("--index_cache", default=None, help="BM25 index cache (default: $RERANKER_CACHE/bm25).")

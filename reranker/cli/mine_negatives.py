@@ -17,7 +17,13 @@ from __future__ import annotations
 import argparse
 import os
 
-from reranker.cli.common import add_beir_flags, check_files_or_beir, exits_on_bad_input, setup_logging
+from reranker.cli.common import (
+    add_beir_flags,
+    add_index_cache_flag,
+    check_files_or_beir,
+    exits_on_bad_input,
+    setup_logging,
+)
 from reranker.first_stage.mine_negatives import SAMPLING, MiningOptions, mine_negatives
 from reranker.io.beir import read_beir_split
 from reranker.io.errors import ParameterError
@@ -48,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Grade a positive needs (default: 1); passages graded >= 1 are never negatives.",
     )  # fmt: skip
     add_beir_flags(parser, "the queries, qrels and corpus (and, without --run, a BM25 run)", split="train")
-    parser.add_argument("--index_cache", default=None, help="BM25 index cache (default: $RERANKER_CACHE/bm25).")
+    add_index_cache_flag(parser)
     return parser
 
 

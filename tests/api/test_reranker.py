@@ -42,6 +42,7 @@ def cli_scores(model_dir, rerank_file, output, *flags) -> dict[tuple[str, str], 
 PRECISIONS = ["fp32", pytest.param("bf16", marks=pytest.mark.skipif(not cpu_supports_bf16(), reason="no native bf16"))]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", PRECISIONS)
 def test_predict_gives_the_numbers_the_cli_writes(minilm_cross_encoder_dir, dev200, tmp_path, precision):
     flags = ["--bf16"] if precision == "bf16" else []
@@ -99,6 +100,7 @@ def test_rank_orders_by_score_with_ties_in_input_order(tokenizer):
     assert reranker.rank("q", passages, top_k=2) == ranking[:2]
 
 
+@pytest.mark.slow
 def test_rerank_file_is_the_cli(tiny_model_dir, dev200, tmp_path):
     cli_scores(tiny_model_dir, dev200, tmp_path / "cli.txt", "--chunk_size", "70")
     reranker = Reranker.from_pretrained(str(tiny_model_dir))

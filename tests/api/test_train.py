@@ -28,6 +28,7 @@ FLAGS = {"per_device_train_batch_size": 4, "train_n_passages": 4, "p_max_len": 6
          "learning_rate": 1e-3, "disable_tqdm": True}  # fmt: skip
 
 
+@pytest.mark.slow
 def test_keyword_flags_and_dataclasses_train_the_same_model(tiny_model_without_dropout, train_file, tmp_path):
     folder = reranker.train(output_dir=str(tmp_path / "kw"), model_name_or_path=str(tiny_model_without_dropout),
                             dataset_name=str(train_file), **FLAGS)  # fmt: skip

@@ -55,6 +55,7 @@ def benchmark(beir_folder, tiny_model_dir, tmp_path, monkeypatch):
     return BenchmarkSettings(str(beir_folder), (str(tiny_model_dir),), depth=4, output_dir=str(tmp_path / "out"))
 
 
+@pytest.mark.slow
 def test_a_benchmark_writes_the_table_runs_results_and_picture(benchmark, tiny_model_dir):
     results = run_benchmark(benchmark)
     out = results.output_dir

@@ -108,6 +108,7 @@ def test_a_beir_folder_with_a_bad_qrels_line_stops_the_stage(beir_folder, indexe
     assert not run.exists()
 
 
+@pytest.mark.slow
 def test_scifact_bm25_equals_pyserini_flat(scifact, tmp_path, monkeypatch, capsys):
     """Our index and search of the BEIR folder give pyserini's flat BM25 on SciFact (nDCG@10 0.679)."""
     monkeypatch.setenv("RERANKER_CACHE", str(tmp_path / "cache"))

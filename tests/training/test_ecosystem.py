@@ -57,6 +57,7 @@ def trained(tmp_path_factory, offline_data, tiny_model_dir):
     return output
 
 
+@pytest.mark.slow
 def test_evaluation_during_training_and_best_checkpoint(trained):
     history = read_log_history(trained)
     evaluations = [h for h in history if "eval_mrr_at_10" in h]
@@ -71,6 +72,7 @@ def test_evaluation_during_training_and_best_checkpoint(trained):
     assert all(torch.equal(final[name], kept[name]) for name in final)
 
 
+@pytest.mark.slow
 def test_model_card_summary_and_tensorboard(trained):
     card = (trained / "README.md").read_text()
     assert (
@@ -83,6 +85,7 @@ def test_model_card_summary_and_tensorboard(trained):
     assert list(trained.glob("runs/*/events.out.tfevents.*")), "no TensorBoard event file"
 
 
+@pytest.mark.slow
 def test_sentence_transformers_loads_our_checkpoint_with_our_scores(trained):
     from sentence_transformers import CrossEncoder
 
@@ -99,6 +102,7 @@ def test_we_score_a_sentence_transformers_export(tiny_model_dir, tmp_path):
     np.testing.assert_allclose(our_scores(exported), theirs.predict(PAIRS, show_progress_bar=False), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_plot_draws_loss_and_metrics(trained, tmp_path):
     figure = plot_curves(read_log_history(trained), tmp_path / "curves.png")
     labels = [line.get_label() for axis in figure.axes for line in axis.get_lines()]

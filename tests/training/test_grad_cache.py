@@ -61,6 +61,7 @@ def test_replay_draws_the_same_dropout_masks(tokenizer, tiny_model_dir):
     assert not torch.equal(model(**batch).logits, first)  # a fresh draw differs: dropout is on
 
 
+@pytest.mark.slow
 def test_training_with_caching_equals_training_without(tiny_model_without_dropout, offline_data, tmp_path):
     data = tmp_path / "train.jsonl"
     with gzip.open(offline_data / "train.jsonl.gz", "rt") as rows:

@@ -32,6 +32,7 @@ def test_the_recipes_are_there():
     assert {path.stem for path in RECIPES} >= {"reference", "distill", "lce-group32"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recipe", RECIPES, ids=[path.stem for path in RECIPES])
 def test_recipe_trains_two_steps(recipe, tiny_model_dir, scored_rows, tmp_path):
     output = tmp_path / "model"

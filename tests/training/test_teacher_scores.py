@@ -46,6 +46,7 @@ def passage_scores(record):
     return [p["score"] for key in ("positive_passages", "negative_passages") for p in record[key]]
 
 
+@pytest.mark.slow
 def test_bi_encoder_scores_are_sentence_transformers_cosines(minilm_path, train5, tmp_path):
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.util import cos_sim
@@ -89,6 +90,7 @@ def test_cross_encoder_scores_are_our_engine(tiny_model_dir, train5, tmp_path):
     assert np.float32(written).tolist() == reranker.predict(pairs).tolist()
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_bytes(tiny_model_dir, train5, tmp_path, monkeypatch):
     teacher = CrossEncoderTeacher(Reranker.from_pretrained(str(tiny_model_dir)).scorer)
     whole = tmp_path / "whole.jsonl.gz"

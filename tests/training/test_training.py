@@ -90,6 +90,7 @@ def losses(output_dir):
     return [h["loss"] for h in history if "loss" in h]
 
 
+@pytest.mark.slow
 def test_dynamic_padding_gives_the_same_loss_curve(tiny_model_without_dropout, train_file, tmp_path):
     """Padding must not change the math. (With dropout on, masks are drawn for differently shaped tensors,
     so curves then agree only statistically; this model has no dropout.)"""
