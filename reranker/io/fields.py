@@ -43,9 +43,13 @@ def get_float(record: dict, key: str, path: str | os.PathLike, line: int, *, def
         if default is None:
             raise InputError(path, line, f"missing field '{key}'")
         return default
-    value = record[key]
+    return finite_number(record[key], f"field '{key}'", path, line)
+
+
+def finite_number(value: Any, what: str, path: str | os.PathLike, line: int) -> float:
+    """`value` as a float if it is a finite JSON number (not a bool, string or NaN), else an InputError."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InputError(path, line, f"field '{key}' must be a finite number, got {value!r}")
+        raise InputError(path, line, f"{what} must be a finite number, got {value!r}")
     return float(value)
 
 

@@ -12,14 +12,13 @@ a folder of them is cached as Arrow; a Hub name (e.g. `Tevatron/msmarco-passage`
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from reranker.io.arrow_cache import dataset_from_files
 from reranker.io.errors import InputError, UsageError
-from reranker.io.fields import get_str, parse_json_object
+from reranker.io.fields import finite_number, get_str, parse_json_object
 from reranker.io.hub import is_hub_name, load_hub_split
 from reranker.io.textio import JSON_SUFFIXES, iter_lines
 
@@ -38,12 +37,6 @@ def train_features():
                               **{key: passages for key in PASSAGE_LISTS}})  # fmt: skip
 
 
-def _score(value, where: str, path: str | os.PathLike, line: int) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InputError(path, line, f"{where} must be a finite number, got {value!r}")
-    return float(value)
-
-
 def _check_passages(record: dict, key: str, path: str | os.PathLike, line: int) -> list[dict]:
     passages = record.get(key)
     if not isinstance(passages, list):
@@ -56,13 +49,14 @@ def _check_passages(record: dict, key: str, path: str | os.PathLike, line: int) 
         where = f"{key}[{number}]"
         if not isinstance(passage, dict):
             raise InputError(path, line, f"{where} must be an object")
+        score = passage.get("score")
         try:
             checked.append(
                 {
                     "docid": get_str(passage, "docid", path, line, required=False, nonempty=False),
                     "title": get_str(passage, "title", path, line, required=False, nonempty=False),
                     "text": get_str(passage, "text", path, line),
-                    "score": None if passage.get("score") is None else _score(passage["score"], "score", path, line),
+                    "score": None if score is None else finite_number(score, "score", path, line),
                 }
             )
         except InputError as err:
@@ -84,7 +78,7 @@ def _from_flag_embedding(record: dict, path: str | os.PathLike, line: int) -> di
         for number, text in enumerate(texts):
             if not isinstance(text, str) or not text.strip():
                 raise InputError(path, line, f"{texts_key}[{number}] must be a non-empty string, got {text!r:.40}")
-            score = None if scores is None else _score(scores[number], f"{scores_key}[{number}]", path, line)
+            score = None if scores is None else finite_number(scores[number], f"{scores_key}[{number}]", path, line)
             passages.append({"docid": "", "title": "", "text": text, "score": score})
         row[key] = passages
     if ("pos_scores" in record) != ("neg_scores" in record):

@@ -47,15 +47,16 @@ class GroupedTrainCollator:
     def _batches(self, encoded: EncodedPairs) -> dict:
         """One batch, or sub-batches (`buckets`) with the permutation that puts their logits back in group order:
         `length_buckets` of them, or those `pairs_per_forward` allows (for gradient caching)."""
+        padded = self._padded(encoded)
         if self.pairs_per_forward:
             order = np.arange(len(encoded)) if self.pad_to_max_length else np.argsort(-encoded.lengths, kind="stable")
-            parts = self._capped_parts(self._padded(encoded)[order])
+            parts = self._capped_parts(padded[order])
         elif self.length_buckets > 1 and not self.pad_to_max_length:
             order = np.argsort(-encoded.lengths, kind="stable")
             parts = self.length_buckets
         else:
-            return self._pad(encoded, np.arange(len(encoded)))
-        buckets = [self._pad(encoded, part) for part in np.array_split(order, parts) if len(part)]
+            return self._pad(encoded, np.arange(len(encoded)), padded)
+        buckets = [self._pad(encoded, part, padded) for part in np.array_split(order, parts) if len(part)]
         return {"buckets": buckets, "restore": torch.from_numpy(np.argsort(order))}
 
     def _capped_parts(self, lengths: np.ndarray) -> list[int]:
@@ -75,6 +76,6 @@ class GroupedTrainCollator:
             return np.full(len(encoded), self.encoder.q_max_len + self.encoder.p_max_len)
         return padded_lengths(encoded.lengths, self.pad_to_multiple_of)
 
-    def _pad(self, encoded: EncodedPairs, index: np.ndarray) -> dict[str, torch.Tensor]:
-        length = int(self._padded(encoded)[index].max())
+    def _pad(self, encoded: EncodedPairs, index: np.ndarray, padded: np.ndarray) -> dict[str, torch.Tensor]:
+        length = int(padded[index].max())
         return encoded.padded_batch(index, length, self.encoder.pad_token_id)

@@ -181,12 +181,12 @@ def score_training_file(
         bar = tqdm(initial=out.progress.candidates, desc="teacher scores", unit=" passages", disable=not show_progress)
         with bar:
             for number, chunk in prefetch(chunks, depth=1):
-                scores = teacher.score([row["query"] for _, _, row in chunk], [_passages_of(r) for _, _, r in chunk])
+                groups = [_passages_of(row) for _, _, row in chunk]
+                scores = teacher.score([row["query"] for _, _, row in chunk], groups)
                 records, offset = [], 0
-                for _, record, row in chunk:
-                    size = len(_passages_of(row))
-                    records.append(with_scores(record, scores[offset : offset + size]))
-                    offset += size
+                for (_, record, _), group in zip(chunk, groups, strict=True):
+                    records.append(with_scores(record, scores[offset : offset + len(group)]))
+                    offset += len(group)
                 out.write(_encode_lines(records, output_path.endswith(".gz")), input_lines=chunk[-1][0],
                           chunks_seen=number + 1, queries=len(chunk), candidates=len(scores))  # fmt: skip
                 bar.update(len(scores))
