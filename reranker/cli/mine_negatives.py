@@ -10,6 +10,11 @@ negative are dropped and reported.
 `--beir DIR --split train` takes the queries, qrels and corpus from a BEIR folder; without `--run`, the candidates
 are BM25's top `--depth` from an index of the corpus built once and cached (`--index_cache`), and that run is
 kept beside the output as OUTPUT.bm25.trec.
+
+`--extend TRAIN` adds candidates to the rows of a training file instead of mining new rows: each row keeps its
+passages, and the run's candidates that are not among them (nor judged relevant in `--qrels`, when given) are
+appended to its negatives until it has `--n_negatives`; the queries come from the rows (by `query_id`), so
+without `--run` BM25 searches them. For a teacher to score more passages per row before distillation.
 """
 
 from __future__ import annotations
@@ -24,7 +29,13 @@ from reranker.cli.common import (
     exits_on_bad_input,
     setup_logging,
 )
-from reranker.first_stage.mine_negatives import SAMPLING, MiningOptions, mine_negatives
+from reranker.first_stage.mine_negatives import (
+    SAMPLING,
+    MiningOptions,
+    extend_train_file,
+    mine_negatives,
+    train_file_queries,
+)
 from reranker.io.beir import read_beir_split
 from reranker.io.errors import ParameterError
 from reranker.io.qrels import Qrels, read_qrels
@@ -53,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--min_positive_grade", type=int, default=1,
         help="Grade a positive needs (default: 1); passages graded >= 1 are never negatives.",
     )  # fmt: skip
+    parser.add_argument(
+        "--extend", default=None, metavar="TRAIN",
+        help="Add the run's candidates to the rows of this training file, up to --n_negatives negatives a row, "
+        "instead of mining new rows (queries from the rows; --qrels optional).",
+    )  # fmt: skip
     add_beir_flags(parser, "the queries, qrels and corpus (and, without --run, a BM25 run)", split="train")
     add_index_cache_flag(parser)
     return parser
@@ -66,6 +82,8 @@ def main(argv: list[str] | None = None) -> None:
         args.depth, args.n_negatives, args.skip_top, args.sampling, args.seed, args.min_positive_grade
     )
     options.check()
+    if args.extend is not None:
+        return _extend(args, options)
     check_files_or_beir(args, ["queries", "qrels", "corpus"])
     if args.run is None and args.beir is None:
         raise ParameterError("{0} is required (or {1} for a BEIR folder and its BM25 run)", "run", "beir")
@@ -77,6 +95,21 @@ def main(argv: list[str] | None = None) -> None:
         f"wrote {stats.queries_written} queries ({stats.positives} positives, {stats.negatives} negatives) "
         f"to {args.output}"
     )
+    if stats.report():
+        print(stats.report())
+
+
+def _extend(args: argparse.Namespace, options: MiningOptions) -> None:
+    for flag in ("queries", "beir"):
+        if getattr(args, flag) is not None:
+            raise ParameterError("{0} takes the queries from the rows: give {0} or {1}, not both", "extend", flag)
+    if args.corpus is None:
+        raise ParameterError("{0} is required with {1}", "corpus", "extend")
+    run_path = args.run or _bm25_run(args.corpus, train_file_queries(args.extend), args)
+    qrels = read_qrels(args.qrels) if args.qrels else None
+    stats = extend_train_file(args.extend, read_run(run_path, args.run_format), run_path, args.corpus, args.output,
+                              options, qrels, vars(args))  # fmt: skip
+    print(f"wrote {stats.rows} rows ({stats.added} negatives added) to {args.output}")
     if stats.report():
         print(stats.report())
 

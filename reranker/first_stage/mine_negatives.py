@@ -6,6 +6,10 @@ every passage judged relevant (grade >= 1) to that query. Sampling `random` (Tev
 `n_negatives` of them with a generator seeded by (seed, query id); `top` takes the highest-ranked.
 Either way the chosen negatives are written in rank order. Queries that end up without a positive or without a
 negative are dropped and reported.
+
+`extend_train_file` adds candidates to the rows of an existing training file instead: each row keeps its passages
+and gets the run's candidates that are not among them appended to its negatives, until it has `n_negatives`
+(more candidates for a teacher to score: distillation learns from every passage of a row, relevant or not).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from tqdm import tqdm
 
@@ -23,7 +27,7 @@ from reranker.io.qrels import Qrels
 from reranker.io.runs import Run, RunEntry, ranked
 from reranker.io.summary import write_summary
 from reranker.io.textio import atomic_output
-from reranker.io.train_rows import format_train_row
+from reranker.io.train_rows import PASSAGE_LISTS, format_train_row, iter_train_file
 
 SAMPLING = ("random", "top")
 SHOWN_IDS = 10  # query ids listed per reason when reporting dropped queries
@@ -103,6 +107,13 @@ def choose_negatives(qid: str, candidates: list[RunEntry], options: MiningOption
     return [entry for position, entry in enumerate(candidates) if position in picked]
 
 
+def check_in_corpus(candidates: list[RunEntry], passages: dict[str, Passage], run_path: str) -> None:
+    """InputError naming the run line of the first candidate whose passage the corpus lacks."""
+    for entry in candidates:
+        if entry.docid not in passages:
+            raise InputError(run_path, entry.line, f"passage {entry.docid!r} is not in the corpus")
+
+
 def mine_rows(
     queries: dict[str, str],
     qrels: Qrels,
@@ -130,9 +141,7 @@ def mine_rows(
             stats.drop(NOT_IN_RUN, qid)
             continue
         candidates = [entry for entry in window(run[qid], options) if judged.get(entry.docid, 0) < 1]
-        for entry in candidates:
-            if entry.docid not in passages:
-                raise InputError(run_path, entry.line, f"passage {entry.docid!r} is not in the corpus")
+        check_in_corpus(candidates, passages, run_path)
         negatives = choose_negatives(qid, candidates, options)
         if not negatives:
             stats.drop(NO_NEGATIVE, qid)
@@ -180,5 +189,104 @@ def mine_negatives(
     with atomic_output(output) as out:
         out.writelines(map(format_train_row, rows))
     write_summary(output, "mine negatives", arguments or {}, **asdict(stats),
+                  seconds=round(time.perf_counter() - started, 3))  # fmt: skip
+    return stats
+
+
+@dataclass
+class ExtensionStats:
+    rows: int = 0
+    added: int = 0  # negatives appended, over all rows
+    fewer_negatives: int = 0  # rows left with fewer than n_negatives negatives
+    not_in_run: int = 0  # rows whose query the run has no candidates for (written as they were)
+
+    def report(self) -> str:
+        lines = [f"{self.not_in_run} rows have no candidates in the run"] if self.not_in_run else []
+        if self.fewer_negatives:
+            lines.append(f"{self.fewer_negatives} rows have fewer negatives than asked for")
+        return "\n".join(lines)
+
+
+def train_file_queries(path: str) -> dict[str, str]:
+    """The query of each row of a Tevatron training file, by query id: the queries to search for its rows.
+
+    Raises:
+        InputError: naming the line of a row that has no query id or already has teacher scores.
+    """
+    queries = {}
+    for line, _, row in iter_train_file(path):
+        if not row["query_id"]:
+            raise InputError(path, line, "field 'query_id' is missing or empty: rows are matched to the run by it")
+        if row["positive_passages"][0]["score"] is not None:
+            raise InputError(path, line, "the row has teacher scores: add candidates before the teacher stage, "
+                             "which scores them all")  # fmt: skip
+        queries[row["query_id"]] = row["query"]
+    return queries
+
+
+def extend_rows(
+    path: str, run: Run, run_path: str, passages: dict[str, Passage], qrels: Qrels, options: MiningOptions,
+    stats: ExtensionStats,
+) -> Iterator[dict]:  # fmt: skip
+    """Yield each row of the training file at `path` as written, with the run's candidates that are not already
+    among its passages (nor judged relevant in `qrels`) appended to its negatives, up to `options.n_negatives`."""
+    for _, record, row in tqdm(iter_train_file(path), desc="adding candidates", unit=" rows"):
+        qid, judged = row["query_id"], qrels.get(row["query_id"], {})
+        have = {passage["docid"] for key in PASSAGE_LISTS for passage in row[key]}
+        candidates = [entry for entry in window(run.get(qid, []), options)
+                      if entry.docid not in have and judged.get(entry.docid, 0) < 1]  # fmt: skip
+        check_in_corpus(candidates, passages, run_path)
+        needed = options.n_negatives - len(row["negative_passages"])
+        added = choose_negatives(qid, candidates, replace(options, n_negatives=needed)) if needed > 0 else []
+        record["negative_passages"] = [*record["negative_passages"], *(passages[e.docid]._asdict() for e in added)]
+        stats.rows += 1
+        stats.added += len(added)
+        stats.not_in_run += qid not in run
+        stats.fewer_negatives += len(record["negative_passages"]) < options.n_negatives
+        yield record
+
+
+def extend_train_file(
+    train_path: str,
+    run: Run,
+    run_path: str,
+    corpus: str,
+    output: str,
+    options: MiningOptions | None = None,
+    qrels: Qrels | None = None,
+    arguments: dict | None = None,
+) -> ExtensionStats:
+    """Write the rows of a Tevatron training file with more negatives from a first-stage run, and a summary.
+
+    Args:
+        train_path: a Tevatron training JSONL (`.gz` too) whose rows have query ids and no teacher scores yet.
+        run: candidates by query id (`read_run`); its top `options.depth` after `options.skip_top` are eligible.
+        run_path: the run's file, named in errors.
+        corpus: the passages' texts (JSONL, TSV or a Hub corpus).
+        output: the training JSONL to write (gzipped when it ends in .gz).
+        options: `n_negatives` is the count each row's negatives are filled up to; `sampling` `top` appends the
+            best-ranked candidates, `random` a seeded sample of them (in rank order either way).
+        qrels: judgments whose relevant passages (grade >= 1) are never added; the rows' own passages never are.
+        arguments: settings to record in the summary.
+
+    Returns:
+        Rows written, negatives added, rows left short and rows the run has no candidates for.
+
+    Example:
+        >>> queries = train_file_queries("train.jsonl.gz")  # search these, e.g. with BM25, into run.trec
+        >>> extend_train_file("train.jsonl.gz", read_run("run.trec"), "run.trec", "corpus.jsonl.gz",
+        ...                   "train64.jsonl.gz", MiningOptions(n_negatives=64, sampling="top"))
+    """
+    started = time.perf_counter()
+    options = options or MiningOptions()
+    options.check()
+    queries = train_file_queries(train_path)
+    wanted = {entry.docid for qid in queries for entry in window(run.get(qid, []), options)}
+    passages = load_passages(corpus, wanted)
+    stats = ExtensionStats()
+    with atomic_output(output) as out:
+        out.writelines(map(format_train_row, extend_rows(train_path, run, run_path, passages, qrels or {}, options,
+                                                         stats)))  # fmt: skip
+    write_summary(output, "add candidates", arguments or {}, **asdict(stats),
                   seconds=round(time.perf_counter() - started, 3))  # fmt: skip
     return stats

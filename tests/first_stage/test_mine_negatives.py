@@ -8,7 +8,7 @@ import json
 import pytest
 
 from reranker.cli.mine_negatives import main
-from reranker.first_stage.mine_negatives import MiningOptions, mine_negatives
+from reranker.first_stage.mine_negatives import MiningOptions, extend_train_file, mine_negatives
 from reranker.io.errors import InputError
 from reranker.io.qrels import read_qrels
 from reranker.io.queries import read_queries
@@ -170,3 +170,95 @@ def test_real_val_run(offline_data, tmp_path):
         assert not set(chosen) & set(judged)
         assert chosen == [d for d in ranking[1:30] if d not in judged][:20]
         assert all(p["docid"] in judged for p in row["positive_passages"])
+
+
+def write_rows(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def passage(docid):
+    return {"docid": docid, "title": "", "text": f"text {docid}"}
+
+
+@pytest.fixture
+def train_rows(files):
+    rows = [
+        {"query_id": "q1", "query": "first query", "positive_passages": [passage("p1")],
+         "negative_passages": [passage("n2"), passage("n1")], "source": "kept as written"},
+        {"query_id": "q7", "query": "not searched", "positive_passages": [passage("p1")],
+         "negative_passages": [passage("n8")]},
+    ]  # fmt: skip
+    return write_rows(files / "rows.jsonl", rows)
+
+
+def extend(files, train, qrels=None, **options):
+    output = files / "extended.jsonl"
+    stats = extend_train_file(str(train), read_run(files / "run.trec"), str(files / "run.trec"),
+                              str(files / "corpus.jsonl"), str(output), MiningOptions(**options), qrels)  # fmt: skip
+    return stats, [json.loads(line) for line in output.read_text().splitlines()]
+
+
+def test_extend_appends_the_runs_best_new_candidates_in_rank_order(files, train_rows):
+    stats, rows = extend(files, train_rows, read_qrels(files / "qrels.txt"), n_negatives=5, sampling="top")
+    # the run of q1: p1 n1 n2 p2 n3 ...; p1, n1, n2 are in the row already, p2 is judged relevant
+    assert [p["docid"] for p in rows[0]["negative_passages"]] == ["n2", "n1", "n3", "n4", "n5"]
+    assert rows[0]["negative_passages"][2] == passage("n3")
+    assert rows[0]["source"] == "kept as written" and rows[0]["positive_passages"] == [passage("p1")]
+    assert rows[1]["negative_passages"] == [passage("n8")]  # q7 is not in the run: written as it was
+    assert (stats.rows, stats.added, stats.not_in_run, stats.fewer_negatives) == (2, 3, 1, 1)
+    assert stats.report().splitlines() == ["1 rows have no candidates in the run",
+                                           "1 rows have fewer negatives than asked for"]  # fmt: skip
+    # without qrels only the row's own passages are left out; a row that is full gets nothing
+    assert [p["docid"] for p in extend(files, train_rows, n_negatives=4, sampling="top")[1][0]["negative_passages"]
+            ] == ["n2", "n1", "p2", "n3"]  # fmt: skip
+    assert extend(files, train_rows, n_negatives=2)[1][0]["negative_passages"] == [passage("n2"), passage("n1")]
+
+
+def test_extend_random_sampling_is_seeded_and_keeps_rank_order(files, train_rows):
+    added = [p["docid"] for p in extend(files, train_rows, n_negatives=5)[1][0]["negative_passages"][2:]]
+    assert len(added) == 3 and added == [d for d in RUN_Q1 if d in added] and not {"p1", "n1", "n2"} & set(added)
+    assert [p["docid"] for p in extend(files, train_rows, n_negatives=5)[1][0]["negative_passages"][2:]] == added
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"query_id": ""}, r"rows\.jsonl:1: field 'query_id' is missing or empty: rows are matched to the run by it"),
+        ({"positive_passages": [{**passage("p1"), "score": 1.0}],
+          "negative_passages": [{**passage("n1"), "score": 0.5}]},
+         r"rows\.jsonl:1: the row has teacher scores: add candidates before the teacher stage"),
+    ],
+)  # fmt: skip
+def test_extend_refuses_rows_without_ids_or_with_scores(files, change, message):
+    train = write_rows(files / "rows.jsonl", [{"query_id": "q1", "query": "first query",
+                                               "positive_passages": [passage("p1")],
+                                               "negative_passages": [passage("n1")], **change}])  # fmt: skip
+    with pytest.raises(InputError, match=message):
+        extend(files, train)
+    assert not (files / "extended.jsonl").exists()
+
+
+def test_cli_extend(files, train_rows, capsys):
+    output = files / "extended.jsonl.gz"
+    args = ["--extend", train_rows, "--run", files / "run.trec", "--corpus", files / "corpus.jsonl"]
+    assert main([str(a) for a in [*args, "--output", output, "--n_negatives", "4", "--sampling", "top"]]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"wrote 2 rows (2 negatives added) to {output}",
+                                                    "1 rows have no candidates in the run",
+                                                    "1 rows have fewer negatives than asked for"]  # fmt: skip
+    assert load_train_dataset(str(output), cache_dir=str(files / "cache")).num_rows == 2
+    capsys.readouterr()
+    both = "--extend takes the queries from the rows: give --extend or --queries, not both"
+    for extra, message in [(["--queries", files / "queries.tsv"], both), ([], "--corpus is required with --extend")]:
+        flags = args[:4] if not extra else args
+        assert main([str(a) for a in [*flags, *extra, "--output", files / "bad.jsonl"]]) == 2
+        assert capsys.readouterr().err.strip() == f"error: {message}"
+        assert not (files / "bad.jsonl").exists()
+
+
+def test_extend_names_the_run_line_of_a_candidate_missing_from_the_corpus(files, train_rows):
+    lines = (files / "corpus.jsonl").read_text().splitlines()
+    (files / "corpus.jsonl").write_text("".join(line + "\n" for line in lines if '"n3"' not in line))
+    with pytest.raises(InputError, match=r"run\.trec:5: passage 'n3' is not in the corpus"):
+        extend(files, train_rows)
+    assert not (files / "extended.jsonl").exists()
