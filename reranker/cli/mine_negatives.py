@@ -105,10 +105,11 @@ def _extend(args: argparse.Namespace, options: MiningOptions) -> None:
             raise ParameterError("{0} takes the queries from the rows: give {0} or {1}, not both", "extend", flag)
     if args.corpus is None:
         raise ParameterError("{0} is required with {1}", "corpus", "extend")
-    run_path = args.run or _bm25_run(args.corpus, train_file_queries(args.extend), args)
+    queries = train_file_queries(args.extend)  # read once: for the search and for the rows' candidates
+    run_path = args.run or _bm25_run(args.corpus, queries, args)
     qrels = read_qrels(args.qrels) if args.qrels else None
     stats = extend_train_file(args.extend, read_run(run_path, args.run_format), run_path, args.corpus, args.output,
-                              options, qrels, vars(args))  # fmt: skip
+                              options, qrels, vars(args), queries)  # fmt: skip
     print(f"wrote {stats.rows} rows ({stats.added} negatives added) to {args.output}")
     if stats.report():
         print(stats.report())

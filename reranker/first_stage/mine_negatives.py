@@ -255,6 +255,7 @@ def extend_train_file(
     options: MiningOptions | None = None,
     qrels: Qrels | None = None,
     arguments: dict | None = None,
+    queries: dict[str, str] | None = None,
 ) -> ExtensionStats:
     """Write the rows of a Tevatron training file with more negatives from a first-stage run, and a summary.
 
@@ -268,6 +269,8 @@ def extend_train_file(
             best-ranked candidates, `random` a seeded sample of them (in rank order either way).
         qrels: judgments whose relevant passages (grade >= 1) are never added; the rows' own passages never are.
         arguments: settings to record in the summary.
+        queries: the rows' queries as `train_file_queries` gives them, when the caller has read them already
+            (to search them); else they are read here.
 
     Returns:
         Rows written, negatives added, rows left short and rows the run has no candidates for.
@@ -280,7 +283,7 @@ def extend_train_file(
     started = time.perf_counter()
     options = options or MiningOptions()
     options.check()
-    queries = train_file_queries(train_path)
+    queries = train_file_queries(train_path) if queries is None else queries
     wanted = {entry.docid for qid in queries for entry in window(run.get(qid, []), options)}
     passages = load_passages(corpus, wanted)
     stats = ExtensionStats()
