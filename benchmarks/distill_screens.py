@@ -14,13 +14,12 @@ passages (positives left out), `both` appends those to the BM25 ones up to `--n_
 whose query is a random 4-10 word span of a training-row passage (inverse cloze), that passage its positive and the
 teacher's nearest other passages its negatives. `segment-cosine` scores pairs with a joint encoder whose score is the
 cosine of the mean-pooled query tokens and passage tokens (zero-shot, or after KL distillation in groups of 8) and
-prints dev600's and val's MRR@10: a student head that starts where the bi-encoder is, not from a random head.
+prints dev600's and val's MRR@10 and nDCG@10: a student head that starts where the bi-encoder is, not a random one.
 """
 
 from __future__ import annotations
 
 import argparse
-import collections
 import gzip
 import json
 import random
@@ -28,10 +27,15 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from reranker.evaluation.metrics import Evaluation, evaluate  # noqa: E402
+from reranker.io.qrels import read_qrels  # noqa: E402
+from reranker.io.rerank_input import iter_query_blocks  # noqa: E402
+from reranker.io.runs import RunEntry  # noqa: E402
 from reranker.training.losses.kl import kl_loss  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "offline"
@@ -192,23 +196,21 @@ def distill_segment_cosine(student: SegmentCosine, train: list[dict], lr: float,
     student.model.eval()
 
 
-def mrr_at_10(student: SegmentCosine, name: str, rerank_file: str) -> float:
-    relevant = collections.defaultdict(set)
-    for line in open(DATA / name / "qrels.txt", encoding="utf-8"):
-        qid, _, docid, _ = line.split()
-        relevant[qid].add(docid)
-    pairs, ranked = read_jsonl(rerank_file), collections.defaultdict(list)
+def evaluate_student(student: SegmentCosine, qrels: str, rerank_file: str) -> Evaluation:
+    """Score the candidates 128 pairs at a time, rank each query's by score, evaluate the run as the toolkit does."""
+    blocks = list(iter_query_blocks(rerank_file))
+    pairs = [(block.query, candidate.text) for block in blocks for candidate in block.candidates]
     with torch.inference_mode():
-        for first in range(0, len(pairs), 128):
-            chunk = pairs[first : first + 128]
-            scores = student([pair["query"] for pair in chunk], [pair["text"] for pair in chunk])
-            for pair, score in zip(chunk, scores.tolist(), strict=True):
-                ranked[pair["query_id"]].append((score, pair["docid"]))
-    total = 0.0
-    for qid, docids in relevant.items():
-        top = [docid for _, docid in sorted(ranked.get(qid, []), reverse=True)[:10]]
-        total += next((1 / rank for rank, docid in enumerate(top, 1) if docid in docids), 0.0)
-    return total / len(relevant)
+        scores = torch.cat([student(*map(list, zip(*pairs[first : first + 128], strict=True)))
+                            for first in range(0, len(pairs), 128)]).numpy()  # fmt: skip
+    run, offset = {}, 0
+    for block in blocks:
+        block_scores = scores[offset : offset + len(block.candidates)]
+        offset += len(block.candidates)
+        order = np.argsort(-block_scores, kind="stable")
+        run[block.query_id] = [RunEntry(block.query_id, block.candidates[i].docid, rank, float(block_scores[i]))
+                               for rank, i in enumerate(order, start=1)]  # fmt: skip
+    return evaluate(read_qrels(qrels), run, ["nDCG@10"])
 
 
 def segment_cosine(args: argparse.Namespace) -> None:
@@ -218,7 +220,8 @@ def segment_cosine(args: argparse.Namespace) -> None:
     if args.train:
         distill_segment_cosine(student, read_jsonl(args.train), args.lr, args.seed)
     for name in ("dev600", "val"):
-        print(f"{name} MRR@10 {mrr_at_10(student, name, f'{args.rerank_dir}/{name}.rerank.jsonl'):.4f}")
+        result = evaluate_student(student, DATA / name / "qrels.txt", f"{args.rerank_dir}/{name}.rerank.jsonl")
+        print(f"{name} MRR@10 {result.mrr_at_10:.4f} nDCG@10 {result.metrics['nDCG@10']:.4f}")
 
 
 def main() -> None:
