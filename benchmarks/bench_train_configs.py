@@ -3,8 +3,9 @@
     python benchmarks/bench_train_configs.py --model DIR --train TRAIN_JSONL [--steps 4] [--bf16] [--repeat 1]
         [--configs 8:none:lce 32:64:lce 32:none:lce]
 
-Each config `GROUP:PAIRS_PER_FORWARD[:LOSS[:WEIGHTS[:T]]]` (`none`: no caching; default loss lce) trains `--steps`
-steps of 8 groups in a fresh process (so that each peak is its own; `--repeat` runs the list that many times, for
+Each config `GROUP:PAIRS_PER_FORWARD[:LOSS[:WEIGHTS[:T[:HEAD]]]]` (`none`: no caching; default loss lce; HEAD: a
+`--score_head`, default the model's own) trains `--steps` steps of 8 groups in a fresh process (so that each peak
+is its own; `--repeat` runs the list that many times, for
 timings that alternate) and reports: on a CUDA device `torch.cuda.max_memory_allocated`; on a CPU the peak
 RSS (`ru_maxrss`) and the growth of the peak over the RSS just before training (the training's own working
 memory: activations, gradients, optimizer state). Last, one line per config against the first:
@@ -35,7 +36,7 @@ def measure(args) -> dict:
     from reranker.training.driver import build_trainer
 
     group, per_forward, *loss = args.config.split(":")
-    loss = dict(zip(("loss", "loss_weights", "distill_temperature"), loss, strict=False))
+    loss = dict(zip(("loss", "loss_weights", "distill_temperature", "score_head"), loss, strict=False))
     if "distill_temperature" in loss:
         loss["distill_temperature"] = float(loss["distill_temperature"])
     with tempfile.TemporaryDirectory() as output_dir:

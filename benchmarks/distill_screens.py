@@ -8,6 +8,9 @@ float rounding), so training lists can be varied without rerunning the teacher s
     python benchmarks/distill_screens.py rows --out runs/dense/dense31.jsonl.gz --mode dense --n_negatives 31
     python benchmarks/distill_screens.py pseudo --rows runs/dense/dense31.jsonl.gz --out runs/dense/ict.jsonl.gz
     python benchmarks/distill_screens.py segment-cosine [--train runs/dense/bm25.jsonl.gz --lr 5e-5]
+    python benchmarks/distill_screens.py segment-cosine --restart --types0 --shared_cls --bias=-2   # zero-shot
+    python benchmarks/distill_screens.py segment-cosine --restart --types0 --shared_cls --bias=-4 --learn_bias \
+        --per_layer --train runs/t/train.teacher.jsonl.gz [--lce 1]
 
 `rows --mode`: `bm25` keeps the training file's negatives, `dense` replaces them with the teacher's nearest corpus
 passages (positives left out), `both` appends those to the BM25 ones up to `--n_negatives`. `pseudo` adds rows
@@ -15,6 +18,12 @@ whose query is a random 4-10 word span of a training-row passage (inverse cloze)
 teacher's nearest other passages its negatives. `segment-cosine` scores pairs with a joint encoder whose score is the
 cosine of the mean-pooled query tokens and passage tokens (zero-shot, or after KL distillation in groups of 8) and
 prints dev600's and val's MRR@10 and nDCG@10: a student head that starts where the bi-encoder is, not a random one.
+Its flags change how the joint pass is laid out: `--restart` (the passage's positions start again at 1), `--types0`
+(every token has segment type 0), `--shared_cls` (every token sees [CLS]), `--bias` (added to attention across the
+segments; `-inf`: none crosses), `--learn_bias --per_layer` (a bias per layer and head, trained at `--bias_lr`),
+`--lce W` (lce of the cosines / 0.05 beside kl). With all of the first three, this is what became
+`reranker/model/segment_cosine.py`. Pairs are scored 64 at a time, sorted by passage length (figures before
+2026-12-02 13:00 were scored 128 at a time in input order; bf16 rounding differs slightly).
 """
 
 from __future__ import annotations
@@ -33,10 +42,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reranker.evaluation.metrics import Evaluation, evaluate  # noqa: E402
+from reranker.inference.scoring import ranked_run  # noqa: E402
 from reranker.io.qrels import read_qrels  # noqa: E402
 from reranker.io.rerank_input import iter_query_blocks  # noqa: E402
-from reranker.io.runs import RunEntry  # noqa: E402
 from reranker.training.losses.kl import kl_loss  # noqa: E402
+from reranker.training.losses.lce import lce_loss  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "offline"
 
@@ -138,39 +148,67 @@ def pseudo(args: argparse.Namespace) -> None:
     write_jsonl(args.out, real)
 
 
-class SegmentCosine:
-    """Joint encoding of `[CLS] q [SEP] p [SEP]`; the score is the cosine of the mean of the query's token states
-    and the mean of the passage's."""
+class SegmentCosine(torch.nn.Module):
+    """Joint encoding of `[CLS] q [SEP] p [SEP]`; the score is the cosine of the mean of the query segment's states
+    and the mean of the passage's. Without flags, as MiniLM reads a pair; the flags change the layout (`--restart`,
+    `--types0`, `--shared_cls`, `--bias`; the module docstring) and, with `--learn_bias`, train the bias."""
 
-    def __init__(self) -> None:
+    def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__()
         from transformers import AutoModel, AutoTokenizer
 
+        self.args = args
         self.tokenizer = AutoTokenizer.from_pretrained(minilm_path())
-        self.model = AutoModel.from_pretrained(minilm_path())
+        self.model = AutoModel.from_pretrained(minilm_path(), attn_implementation="sdpa")
+        heads, layers = self.model.config.num_attention_heads, self.model.config.num_hidden_layers
+        start = -1e4 if args.bias == "-inf" else float(args.bias)
+        self.bias = torch.nn.Parameter(torch.full((layers if args.per_layer else 1, heads), start))
+        self.bias.requires_grad_(args.learn_bias)
 
-    def __call__(self, queries: list[str], texts: list[str]) -> torch.Tensor:
+    def forward(self, queries: list[str], texts: list[str]) -> torch.Tensor:
         encoded = self.tokenizer(queries, texts, truncation="only_second", max_length=160, padding=True,
                                  return_tensors="pt")  # fmt: skip
+        real, segments = encoded["attention_mask"].bool(), encoded["token_type_ids"]
+        positions = torch.arange(segments.shape[1]).expand_as(segments)
+        if self.args.restart:
+            query_length = ((segments == 0) & real).sum(1, keepdim=True)  # [CLS] q [SEP]
+            positions = torch.where(segments == 1, positions - query_length + 1, positions)
+        types = torch.zeros_like(segments) if self.args.types0 else segments
+        padding = torch.zeros(real.shape, dtype=torch.bfloat16).masked_fill(~real, torch.finfo(torch.bfloat16).min)
+        crossing = segments[:, :, None] != segments[:, None, :]
+        if self.args.shared_cls:
+            crossing[:, :, 0] = False  # every token sees [CLS]
+        crossing = crossing.to(torch.bfloat16)[:, None]
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            states = self.model(**encoded).last_hidden_state.float()
-        real = encoded["attention_mask"] == 1
-        query_mask = ((encoded["token_type_ids"] == 0) & real).float().unsqueeze(-1)
-        passage_mask = ((encoded["token_type_ids"] == 1) & real).float().unsqueeze(-1)
+            states = self.model.embeddings(input_ids=encoded["input_ids"], token_type_ids=types,
+                                           position_ids=positions)  # fmt: skip
+            for number, layer in enumerate(self.model.encoder.layer):
+                bias = self.bias[number if self.args.per_layer else 0].to(torch.bfloat16).view(1, -1, 1, 1)
+                states = layer(states, padding[:, None, None, :] + crossing * bias)
+        states = states.float()
+        query_mask = ((segments == 0) & real).float().unsqueeze(-1)
+        passage_mask = ((segments == 1) & real).float().unsqueeze(-1)
         query = (states * query_mask).sum(1) / query_mask.sum(1)
         passage = (states * passage_mask).sum(1) / passage_mask.sum(1)
         return torch.nn.functional.cosine_similarity(query, passage)
 
 
-def distill_segment_cosine(student: SegmentCosine, train: list[dict], lr: float, seed: int, group: int = 8) -> None:
-    """KL (weight 20, T 0.05) in groups of 1 positive + `group - 1` sampled negatives, 8 groups a step, 3 epochs."""
+def distill_segment_cosine(
+    student: SegmentCosine, train: list[dict], args: argparse.Namespace, group: int = 8
+) -> None:
+    """KL (weight 20, T 0.05; plus `--lce` x lce of the cosines / 0.05) in groups of 1 positive + `group - 1`
+    sampled negatives, 8 groups a step, 3 epochs; the bias (with `--learn_bias`) at `--bias_lr`."""
     from transformers import get_linear_schedule_with_warmup
 
     epochs, batch, temperature, weight = 3, 8, 0.05, 20.0
     steps = epochs * -(-len(train) // batch)
-    optimizer = torch.optim.AdamW(student.model.parameters(), lr=lr, weight_decay=0.0)
+    groups = [{"params": list(student.model.parameters()), "lr": args.lr}]
+    if args.learn_bias:
+        groups.append({"params": [student.bias], "lr": args.bias_lr})
+    optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
     schedule = get_linear_schedule_with_warmup(optimizer, int(0.1 * steps), steps)
-    rng, step, started = random.Random(seed), 0, time.perf_counter()
-    student.model.train()
+    rng, step, started = random.Random(args.seed), 0, time.perf_counter()
+    student.train()
     for _ in range(epochs):
         order = list(range(len(train)))
         rng.shuffle(order)
@@ -186,39 +224,40 @@ def distill_segment_cosine(student: SegmentCosine, train: list[dict], lr: float,
                     teacher.append(passage["score"])
             scores = student(queries, texts).view(-1, group)
             loss = weight * kl_loss(scores, torch.tensor(teacher).view(-1, group), temperature)
+            if args.lce:
+                loss = loss + args.lce * lce_loss(scores / temperature)
             loss.backward()
             optimizer.step()
             schedule.step()
             optimizer.zero_grad()
             step += 1
             if step % 20 == 0:
-                print(f"step {step}/{steps} loss {loss.item():.4f} {time.perf_counter() - started:.0f} s", flush=True)
-    student.model.eval()
+                biases = [round(value, 2) for value in student.bias.detach().mean(1).tolist()]
+                print(f"step {step}/{steps} loss {loss.item():.4f} biases {biases} "
+                      f"{time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
+    student.eval()
 
 
 def evaluate_student(student: SegmentCosine, qrels: str, rerank_file: str) -> Evaluation:
-    """Score the candidates 128 pairs at a time, rank each query's by score, evaluate the run as the toolkit does."""
+    """Score the candidates 64 pairs at a time, shortest passages first, rank each query's by score, evaluate the
+    run as the toolkit does."""
     blocks = list(iter_query_blocks(rerank_file))
     pairs = [(block.query, candidate.text) for block in blocks for candidate in block.candidates]
+    order = np.argsort([len(text) for _, text in pairs], kind="stable")
+    scores = np.empty(len(pairs), dtype=np.float32)
     with torch.inference_mode():
-        scores = torch.cat([student(*map(list, zip(*pairs[first : first + 128], strict=True)))
-                            for first in range(0, len(pairs), 128)]).numpy()  # fmt: skip
-    run, offset = {}, 0
-    for block in blocks:
-        block_scores = scores[offset : offset + len(block.candidates)]
-        offset += len(block.candidates)
-        order = np.argsort(-block_scores, kind="stable")
-        run[block.query_id] = [RunEntry(block.query_id, block.candidates[i].docid, rank, float(block_scores[i]))
-                               for rank, i in enumerate(order, start=1)]  # fmt: skip
-    return evaluate(read_qrels(qrels), run, ["nDCG@10"])
+        for first in range(0, len(pairs), 64):
+            index = order[first : first + 64]
+            scores[index] = student([pairs[i][0] for i in index], [pairs[i][1] for i in index]).numpy()
+    return evaluate(read_qrels(qrels), ranked_run(blocks, scores), ["nDCG@10"])
 
 
 def segment_cosine(args: argparse.Namespace) -> None:
     torch.set_num_threads(2)
     torch.manual_seed(args.seed)
-    student = SegmentCosine()
+    student = SegmentCosine(args)
     if args.train:
-        distill_segment_cosine(student, read_jsonl(args.train), args.lr, args.seed)
+        distill_segment_cosine(student, read_jsonl(args.train), args)
     for name in ("dev600", "val"):
         result = evaluate_student(student, DATA / name / "qrels.txt", f"{args.rerank_dir}/{name}.rerank.jsonl")
         print(f"{name} MRR@10 {result.mrr_at_10:.4f} nDCG@10 {result.metrics['nDCG@10']:.4f}")
@@ -243,6 +282,14 @@ def main() -> None:
     command.add_argument("--lr", type=float, default=5e-5)
     command.add_argument("--seed", type=int, default=42)
     command.add_argument("--rerank_dir", default="runs/scr", help="Holds dev600.rerank.jsonl and val.rerank.jsonl.")
+    command.add_argument("--restart", action="store_true", help="The passage's positions start again at 1.")
+    command.add_argument("--types0", action="store_true", help="Every token has segment type 0.")
+    command.add_argument("--shared_cls", action="store_true", help="Every token sees [CLS].")
+    command.add_argument("--bias", default="0", help="Added to attention across the segments (-inf: none crosses).")
+    command.add_argument("--learn_bias", action="store_true", help="Train the bias (at --bias_lr).")
+    command.add_argument("--per_layer", action="store_true", help="One bias per layer (and head), not one per head.")
+    command.add_argument("--bias_lr", type=float, default=1e-2)
+    command.add_argument("--lce", type=float, default=0.0, help="Weight of lce on the cosines / 0.05, beside kl.")
     for command in commands.choices.values():
         command.add_argument("--embeddings", default="runs/dense", help="Folder of corpus_emb.pt.")
     args = parser.parse_args()

@@ -17,6 +17,8 @@ import torch
 
 from reranker.inference.heap import HeapTrimmer
 from reranker.io.errors import ParameterError, check_at_least
+from reranker.io.rerank_input import QueryBlock
+from reranker.io.runs import Run, RunEntry
 from reranker.model.pair_encoding import EncodedPairs, PairEncoder
 from reranker.model.precision import head_in_fp32
 
@@ -81,6 +83,21 @@ def ranked_groups(scores: np.ndarray, sizes: Iterable[int]) -> Iterator[tuple[np
         group = scores[offset : offset + size]
         offset += size
         yield group, np.argsort(-group, kind="stable")
+
+
+def ranked_run(blocks: Sequence[QueryBlock], scores: np.ndarray) -> Run:
+    """The reranked run of `blocks` given their candidates' scores in input order: each query's candidates by score,
+    descending, ties in input order.
+
+    Example:
+        >>> run = ranked_run(list(iter_query_blocks("dev.rerank.jsonl")), scores)  # then evaluate(qrels, run)
+    """
+    groups = ranked_groups(scores, (len(block.candidates) for block in blocks))
+    return {
+        block.query_id: [RunEntry(block.query_id, block.candidates[i].docid, rank, float(block_scores[i]))
+                         for rank, i in enumerate(order, start=1)]
+        for block, (block_scores, order) in zip(blocks, groups, strict=True)
+    }  # fmt: skip
 
 
 class PairScorer:

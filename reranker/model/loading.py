@@ -13,6 +13,7 @@ from transformers import (
 )
 
 from reranker.io.errors import ParameterError, UsageError, literal
+from reranker.model.segment_cosine import BertForSegmentCosine, check_score_head, segment_cosine_config
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model")
 
@@ -45,11 +46,30 @@ def load_cross_encoder(
     config_name: str | None = None,
     cache_dir: str | None = None,
     revision: str | None = None,
+    score_head: str | None = None,
+    cross_attention_bias: float | None = None,
 ) -> PreTrainedModel:
-    """Load a sequence-classification model with a single relevance logit, using PyTorch SDPA attention."""
+    """Load a sequence-classification model with a single relevance logit, using PyTorch SDPA attention.
+
+    `score_head`: None keeps the checkpoint's own (a new [CLS] head for a model without one); "segment_cosine" makes
+    a BERT checkpoint a `BertForSegmentCosine`, its cross-segment attention bias starting at `cross_attention_bias`
+    (default -4); "cls" asks for the [CLS] head (a segment-cosine checkpoint cannot take one).
+    """
+    check_score_head(score_head)
     config = AutoConfig.from_pretrained(
         config_name or model_name_or_path, num_labels=1, cache_dir=cache_dir, revision=revision
     )
-    return AutoModelForSequenceClassification.from_pretrained(
+    model_class = AutoModelForSequenceClassification
+    if score_head == "segment_cosine":
+        config = segment_cosine_config(config, model_name_or_path, cross_attention_bias)
+        model_class = BertForSegmentCosine
+    elif score_head == "cls" and isinstance(config, BertForSegmentCosine.config_class):
+        raise ParameterError(
+            f"{{0}} cls: {literal(model_name_or_path)} scores with a segment-cosine head, not a [CLS] one",
+            "score_head",
+        )
+    elif cross_attention_bias is not None:
+        raise ParameterError("{0} goes with {1} segment_cosine", "cross_attention_bias", "score_head")
+    return model_class.from_pretrained(
         model_name_or_path, config=config, cache_dir=cache_dir, revision=revision, attn_implementation="sdpa"
     )

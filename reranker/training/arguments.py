@@ -11,6 +11,7 @@ from transformers import TrainingArguments
 from reranker.io.errors import ParameterError, check_at_least
 from reranker.model.arguments import EncodingArguments, opt
 from reranker.model.precision import cpu_supports_bf16
+from reranker.model.segment_cosine import SCORE_HEADS, check_score_head
 from reranker.training.grouping import check_group_size
 from reranker.training.losses import LOSSES, RankingLoss
 
@@ -60,9 +61,18 @@ class RerankerTrainingArguments(TrainingArguments):
     pairs_per_forward: int | None = opt(
         None, "Run at most this many pairs through the model at once, with gradient caching (large groups)."
     )
+    score_head: str | None = opt(
+        None, f"How the model scores a pair, of {', '.join(SCORE_HEADS)}: a new linear head on [CLS], or the cosine "
+        "of the query's and the passage's mean states (BERT; starts as the bi-encoder the weights came from). "
+        "Default: the checkpoint's own, cls for a model without one.",
+    )  # fmt: skip
+    cross_attention_bias: float | None = opt(
+        None, "segment_cosine: where the bias on attention between query and passage starts (default -4; learned)."
+    )
 
     def __post_init__(self) -> None:
         self.ranking_loss  # noqa: B018 (checks the loss settings)
+        check_score_head(self.score_head)
         check_at_least("pairs_per_forward", self.pairs_per_forward, 1)
         if not 0 <= self.warmup_ratio < 1:
             raise ParameterError(f"{{0}} must be in [0, 1), got {self.warmup_ratio}", "warmup_ratio")

@@ -21,6 +21,7 @@ from reranker.model.arguments import ModelArguments
 from reranker.model.loading import load_cross_encoder, load_tokenizer
 from reranker.model.pair_encoding import PairEncoder
 from reranker.model.precision import head_in_fp32
+from reranker.model.segment_cosine import BertForSegmentCosine
 from reranker.training.arguments import RerankerTrainingArguments, TrainDataArguments, sampling_seed
 from reranker.training.collator import GroupedTrainCollator
 from reranker.training.dataset import GroupedTrainDataset
@@ -85,8 +86,9 @@ def build_trainer(
         model_args.tokenizer_name or model_args.model_name_or_path, model_args.cache_dir, model_args.model_revision
     )
     model = load_cross_encoder(
-        model_args.model_name_or_path, model_args.config_name, model_args.cache_dir, model_args.model_revision
-    )
+        model_args.model_name_or_path, model_args.config_name, model_args.cache_dir, model_args.model_revision,
+        score_head=training_args.score_head, cross_attention_bias=training_args.cross_attention_bias,
+    )  # fmt: skip
     head_in_fp32(model)  # fp16/bf16 logits would round the loss's inputs (and the evaluator wraps it anyway)
     # sentence-transformers' CrossEncoder(path) then returns the raw logit, i.e. our score, not its sigmoid
     model.config.sentence_transformers = {
@@ -151,7 +153,8 @@ def run_training(
     trainer.save_state()
     if trainer.is_world_process_zero():
         queries = len(trainer.train_dataset)
-        write_model_card(training_args.output_dir, model_args, data_args, training_args, trainer.state, queries)
+        head = "segment_cosine" if isinstance(trainer.model, BertForSegmentCosine) else "cls"
+        write_model_card(training_args.output_dir, model_args, data_args, training_args, trainer.state, queries, head)
         groups = trainer.state.global_step * training_args.per_device_train_batch_size * training_args.world_size
         write_summary(
             training_args.output_dir, "train", {**asdict(model_args), **asdict(data_args),

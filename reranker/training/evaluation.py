@@ -7,10 +7,10 @@ import torch
 
 from reranker.evaluation.metrics import evaluate
 from reranker.inference.score_file import encode_blocks
-from reranker.inference.scoring import PairScorer, ranked_groups
+from reranker.inference.scoring import PairScorer, ranked_run
 from reranker.io.qrels import read_qrels
 from reranker.io.rerank_input import iter_query_blocks
-from reranker.io.runs import Run, RunEntry
+from reranker.io.runs import Run
 from reranker.model.pair_encoding import PairEncoder
 
 
@@ -27,14 +27,7 @@ class RerankEvaluator:
 
     def run(self, scores: np.ndarray) -> Run:
         """The reranked run: each query's candidates by score, descending, ties in input order."""
-        run = {}
-        groups = ranked_groups(scores, (len(block.candidates) for block in self.blocks))
-        for block, (block_scores, order) in zip(self.blocks, groups, strict=True):
-            run[block.query_id] = [
-                RunEntry(block.query_id, block.candidates[i].docid, rank, float(block_scores[i]))
-                for rank, i in enumerate(order, start=1)
-            ]
-        return run
+        return ranked_run(self.blocks, scores)
 
     def __call__(self, model: torch.nn.Module, device: torch.device, dtype: torch.dtype | None) -> dict[str, float]:
         """Score the file with `model` (left in eval mode) and return {"mrr_at_10": ..., "ndcg_at_10": ...}."""

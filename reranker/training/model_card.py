@@ -13,6 +13,7 @@ tags: [cross-encoder, reranker, ms-marco]
 # Cross-encoder reranker
 
 Trained {date} with the loss `{loss_name}` over groups of each query's positive and {negatives} negatives.
+{head}
 
 | | |
 |---|---|
@@ -39,7 +40,7 @@ python reranker_inference.py --model_name_or_path {path} --encode_in_path RERANK
 ```
 
 ```python
-from sentence_transformers import CrossEncoder
+{import_line}from sentence_transformers import CrossEncoder
 scores = CrossEncoder("{path}").predict([("query", "passage")])  # raw logits: the config sets Identity
 ```
 """
@@ -57,8 +58,21 @@ def _evaluation(log_history: list[dict], eval_file: str | None) -> str:
     return f"Reranking `{eval_file}`:\n\n| checkpoint | MRR@10 | nDCG@10 |\n|---|---|---|\n" + "\n".join(rows)
 
 
-def write_model_card(output_dir: str, model_args, data_args, training_args, state, queries: int) -> Path:
-    """Write output_dir/README.md from the arguments and the Trainer's state."""
+HEADS = {
+    "cls": ("A linear head on the [CLS] state scores a pair.", ""),
+    "segment_cosine": (
+        "It scores a pair by the cosine of the mean states of its query and its passage, both read in one joint "
+        "pass (`BertForSegmentCosine`, from the `reranker` package).",
+        "import reranker  # registers BertForSegmentCosine, this model's class, with transformers\n",
+    ),
+}
+
+
+def write_model_card(
+    output_dir: str, model_args, data_args, training_args, state, queries: int, score_head: str = "cls"
+) -> Path:
+    """Write output_dir/README.md from the arguments and the Trainer's state (`score_head`: the model's)."""
+    head, import_line = HEADS[score_head]
     losses = [entry["loss"] for entry in state.log_history if "loss" in entry]
     precision = "bf16" if training_args.bf16 else "fp16" if training_args.fp16 else "fp32"
     text = MODEL_CARD.format(
@@ -81,6 +95,8 @@ def write_model_card(output_dir: str, model_args, data_args, training_args, stat
         loss=f"{losses[-1]:.4f}" if losses else "n/a",
         evaluation=_evaluation(state.log_history, data_args.eval_rerank_file),
         path=output_dir,
+        head=head,
+        import_line=import_line,
     )
     path = Path(output_dir) / "README.md"
     path.write_text(text)
