@@ -35,10 +35,10 @@ def measure(args) -> dict:
     from reranker.training.arguments import RerankerTrainingArguments, TrainDataArguments
     from reranker.training.driver import build_trainer
 
-    group, per_forward, *loss = args.config.split(":")
-    loss = dict(zip(("loss", "loss_weights", "distill_temperature", "score_head"), loss, strict=False))
-    if "distill_temperature" in loss:
-        loss["distill_temperature"] = float(loss["distill_temperature"])
+    group, per_forward, *settings = args.config.split(":")
+    settings = dict(zip(("loss", "loss_weights", "distill_temperature", "score_head"), settings, strict=False))
+    if "distill_temperature" in settings:
+        settings["distill_temperature"] = float(settings["distill_temperature"])
     with tempfile.TemporaryDirectory() as output_dir:
         trainer = build_trainer(
             ModelArguments(model_name_or_path=args.model),
@@ -46,7 +46,7 @@ def measure(args) -> dict:
             RerankerTrainingArguments(
                 output_dir=output_dir, max_steps=args.steps, per_device_train_batch_size=8, learning_rate=1e-4,
                 pairs_per_forward=None if per_forward == "none" else int(per_forward), bf16=args.bf16, seed=1,
-                save_strategy="no", report_to="none", disable_tqdm=True, logging_steps=1, **loss,
+                save_strategy="no", report_to="none", disable_tqdm=True, logging_steps=1, **settings,
             ),
         )  # fmt: skip
         cuda = trainer.args.device.type == "cuda"

@@ -45,6 +45,7 @@ from reranker.evaluation.metrics import Evaluation, evaluate  # noqa: E402
 from reranker.inference.scoring import ranked_run  # noqa: E402
 from reranker.io.qrels import read_qrels  # noqa: E402
 from reranker.io.rerank_input import iter_query_blocks  # noqa: E402
+from reranker.model.segment_cosine import segment_layout  # noqa: E402
 from reranker.training.losses.kl import kl_loss  # noqa: E402
 from reranker.training.losses.lce import lce_loss  # noqa: E402
 
@@ -171,8 +172,7 @@ class SegmentCosine(torch.nn.Module):
         real, segments = encoded["attention_mask"].bool(), encoded["token_type_ids"]
         positions = torch.arange(segments.shape[1]).expand_as(segments)
         if self.args.restart:
-            query_length = ((segments == 0) & real).sum(1, keepdim=True)  # [CLS] q [SEP]
-            positions = torch.where(segments == 1, positions - query_length + 1, positions)
+            positions = segment_layout(segments, encoded["attention_mask"])[2]
         types = torch.zeros_like(segments) if self.args.types0 else segments
         padding = torch.zeros(real.shape, dtype=torch.bfloat16).masked_fill(~real, torch.finfo(torch.bfloat16).min)
         crossing = segments[:, :, None] != segments[:, None, :]

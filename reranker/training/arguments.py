@@ -11,7 +11,7 @@ from transformers import TrainingArguments
 from reranker.io.errors import ParameterError, check_at_least
 from reranker.model.arguments import EncodingArguments, opt
 from reranker.model.precision import cpu_supports_bf16
-from reranker.model.segment_cosine import SCORE_HEADS, check_score_head
+from reranker.model.segment_cosine import SCORE_HEADS
 from reranker.training.grouping import check_group_size
 from reranker.training.losses import LOSSES, RankingLoss
 
@@ -72,7 +72,6 @@ class RerankerTrainingArguments(TrainingArguments):
 
     def __post_init__(self) -> None:
         self.ranking_loss  # noqa: B018 (checks the loss settings)
-        check_score_head(self.score_head)
         check_at_least("pairs_per_forward", self.pairs_per_forward, 1)
         if not 0 <= self.warmup_ratio < 1:
             raise ParameterError(f"{{0}} must be in [0, 1), got {self.warmup_ratio}", "warmup_ratio")

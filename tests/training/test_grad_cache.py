@@ -27,12 +27,13 @@ def gradients(model):
     return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
 
 
-@pytest.mark.parametrize(
-    ("loss_names", "weights", "score_head"), [("lce", None, None), ("lce,kl", "1,0.5", None), ("kl", None,
-                                                                                           "segment_cosine")]
-)  # fmt: skip
-def test_sub_batches_give_the_big_batch_loss_and_gradients(tokenizer, tiny_model_without_dropout, loss_names, weights,
-                                                           score_head):  # fmt: skip
+CACHING_CASES = [("lce", None, None), ("lce,kl", "1,0.5", None), ("kl", None, "segment_cosine")]
+
+
+@pytest.mark.parametrize(("loss_names", "weights", "score_head"), CACHING_CASES)
+def test_sub_batches_give_the_big_batch_loss_and_gradients(
+    tokenizer, tiny_model_without_dropout, loss_names, weights, score_head
+):
     loss = RankingLoss.parse(loss_names, weights, temperature=2.0)
     encoder = PairEncoder(tokenizer, 16, 64)
     model = load_cross_encoder(str(tiny_model_without_dropout), score_head=score_head).train()
