@@ -1,6 +1,7 @@
 """torchrun on this CPU (gloo, 2 processes): DDP training with resume, and sharded inference merged into the
 same file as a single process writes."""
 
+import contextlib
 import gzip
 import itertools
 import json
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -20,6 +22,9 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.slow  # subprocesses: the stage scripts, kills, torchrun
 
 
+TIMEOUT = 600  # seconds a command may take here; a hung rank fails the test instead of stalling CI
+
+
 def torchrun(*args, wait=True):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", *map(str, args)]
@@ -27,14 +32,42 @@ def torchrun(*args, wait=True):
                                start_new_session=True)  # fmt: skip
     if not wait:
         return process
-    output, _ = process.communicate()
+    try:
+        output, _ = process.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        kill_job(process)
+        output, _ = process.communicate()  # what was printed before the kill
+        pytest.fail(f"torchrun did not finish in {TIMEOUT} s:\n{output[-4000:]}")
     assert process.returncode == 0, output[-4000:]
     return output
 
 
+def kill_job(process):
+    """SIGKILL torchrun and its workers, as a crash of the machine would: torchrun starts each worker in a session
+    of its own, so killing torchrun's process group alone leaves them running (and writing the same folder)."""
+    workers = [int(pid) for pid in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()]
+    for pid in workers:
+        with contextlib.suppress(ProcessLookupError):  # a worker that has just exited
+            os.killpg(pid, signal.SIGKILL)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    deadline = time.time() + 60
+    while any(Path(f"/proc/{pid}").exists() and not zombie(pid) for pid in workers):
+        assert time.time() < deadline, f"workers {workers} outlived SIGKILL"
+        time.sleep(0.05)
+
+
+def zombie(pid) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
 def single(*args):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, *map(str, args)], env=env, cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, *map(str, args)], env=env, cwd=ROOT, capture_output=True, text=True,
+                            timeout=TIMEOUT)  # fmt: skip
     assert result.returncode == 0, result.stderr[-4000:]
 
 
@@ -90,8 +123,7 @@ def test_ddp_training_saves_once_and_resumes(offline_data, tiny_model_dir, tmp_p
     while newest_complete_checkpoint(tmp_path / "b") is None:
         assert process.poll() is None and time.time() < deadline, "the run ended before it could be killed"
         time.sleep(0.02)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    kill_job(process)
     assert not (tmp_path / "b" / "model.safetensors").exists()
     assert "resuming from" in torchrun(*flags(tmp_path / "b"))
     a = AutoModelForSequenceClassification.from_pretrained(tmp_path / "a").state_dict()

@@ -52,7 +52,7 @@ def scored(progress_path) -> int:
 
 
 def finish(process):
-    _, stderr = process.communicate()
+    _, stderr = process.communicate(timeout=600)  # a hung run fails the test instead of stalling CI
     assert process.returncode == 0, stderr[-3000:]
     return stderr
 
