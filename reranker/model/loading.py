@@ -8,6 +8,7 @@ from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
     AutoTokenizer,
+    PretrainedConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
@@ -48,17 +49,24 @@ def load_cross_encoder(
     revision: str | None = None,
     score_head: str | None = None,
     cross_attention_bias: float | None = None,
+    dropout: float | None = None,
 ) -> PreTrainedModel:
     """Load a sequence-classification model with a single relevance logit, using PyTorch SDPA attention.
 
     `score_head`: None keeps the checkpoint's own (a new [CLS] head for a model without one); "segment_cosine" makes
     a BERT checkpoint a `BertForSegmentCosine`, its cross-segment attention bias starting at `cross_attention_bias`
-    (default -4); "cls" asks for the [CLS] head (a segment-cosine checkpoint cannot take one).
+    (default -4); "cls" asks for the [CLS] head (a segment-cosine checkpoint cannot take one). `dropout`: None keeps
+    the checkpoint's dropout probabilities, a number replaces every one of them.
+
+    Example:
+        >>> model = load_cross_encoder("bert-base-uncased", dropout=0.0)  # every dropout layer off
     """
     check_score_head(score_head)
     config = AutoConfig.from_pretrained(
         config_name or model_name_or_path, num_labels=1, cache_dir=cache_dir, revision=revision
     )
+    if dropout is not None:
+        set_dropout(config, dropout, model_name_or_path)
     model_class = AutoModelForSequenceClassification
     if score_head == "segment_cosine":
         config = segment_cosine_config(config, model_name_or_path, cross_attention_bias)
@@ -73,3 +81,15 @@ def load_cross_encoder(
     return model_class.from_pretrained(
         model_name_or_path, config=config, cache_dir=cache_dir, revision=revision, attn_implementation="sdpa"
     )
+
+
+def set_dropout(config: PretrainedConfig, dropout: float, name: str) -> None:
+    """Set every dropout probability of `config` (hidden_dropout_prob, attention_probs_dropout_prob, DistilBERT's
+    dropout, ...) to `dropout`; unset ones (None: "use another of them") stay unset."""
+    if not 0 <= dropout < 1:
+        raise ParameterError(f"{{0}} must be in [0, 1), got {dropout}", "dropout")
+    names = [key for key, value in config.to_dict().items() if "dropout" in key and isinstance(value, float)]
+    if not names:
+        raise ParameterError(f"{{0}}: the config of {literal(name)} has no dropout probability to set", "dropout")
+    for key in names:
+        setattr(config, key, dropout)

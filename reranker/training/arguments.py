@@ -69,6 +69,10 @@ class RerankerTrainingArguments(TrainingArguments):
     cross_attention_bias: float | None = opt(
         None, "segment_cosine: where the bias on attention between query and passage starts (default -4; learned)."
     )
+    dropout: float | None = opt(
+        None, "Dropout probability of every dropout layer (default: the checkpoint's). 0 for distilling a student "
+        "that starts as its teacher: dropout noise is most of its loss there (BENCHMARKS.md).",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         self.ranking_loss  # noqa: B018 (checks the loss settings)

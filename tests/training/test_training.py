@@ -66,13 +66,15 @@ def test_train_saves_a_loadable_model_and_tokenizer(tiny_model_dir, train_file, 
     assert all(0 < h["loss"] < 5 for h in history if "loss" in h)
 
 
-def test_segment_cosine_head_trains_its_cross_bias_and_saves(tiny_model_dir, train_file, tmp_path):
+def test_segment_cosine_head_trains_its_cross_bias_and_saves_without_dropout(tiny_model_dir, train_file, tmp_path):
     from reranker.model.segment_cosine import BertForSegmentCosine
 
     out = tmp_path / "model"
-    train(*arguments(tiny_model_dir, train_file, out, max_steps=2, save_steps=100, score_head="segment_cosine"))
+    train(*arguments(tiny_model_dir, train_file, out, max_steps=2, save_steps=100, score_head="segment_cosine",
+                     dropout=0.0))  # fmt: skip
     model = AutoModelForSequenceClassification.from_pretrained(out)
     assert isinstance(model, BertForSegmentCosine)
+    assert (model.config.hidden_dropout_prob, model.config.attention_probs_dropout_prob) == (0.0, 0.0)
     moved = (model.cross_bias + 4.0).abs()
     assert moved.min() > 0 and moved.max() < 0.01  # learned (lr 1e-3, 2 steps), from its start at -4
     assert "import reranker" in (out / "README.md").read_text()  # CrossEncoder needs the class registered
