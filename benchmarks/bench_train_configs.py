@@ -4,10 +4,11 @@
         [--configs 8:none:lce 32:64:lce 32:none:lce]
 
 Each config `GROUP:PAIRS_PER_FORWARD[:LOSS[:WEIGHTS[:T[:HEAD]]]]` (`none`: no caching; default loss lce; HEAD: a
-`--score_head`, default the model's own) trains `--steps` steps of 8 groups in a fresh process (so that each peak
-is its own; `--repeat` runs the list that many times, for
-timings that alternate) and reports: on a CUDA device `torch.cuda.max_memory_allocated`; on a CPU the peak
-RSS (`ru_maxrss`) and the growth of the peak over the RSS just before training (the training's own working
+`--score_head`, default the model's own; q/p 16/128, lr 1e-4, 8 groups a step), or `@FILE`, a recipe's flags file
+(`@recipes/distill.args`: all of its flags, the precision set by `--bf16` here so that recipes compare at one
+precision), trains `--steps` steps in a fresh process (so that each peak is its own; `--repeat` runs the list that
+many times, for timings that alternate) and reports: on a CUDA device `torch.cuda.max_memory_allocated`; on a CPU
+the peak RSS (`ru_maxrss`) and the growth of the peak over the RSS just before training (the training's own working
 memory: activations, gradients, optimizer state). Last, one line per config against the first:
 `peak_ratio_vs_first=...`.
 """
@@ -26,29 +27,37 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+def config_arguments(args, output_dir: str) -> tuple:
+    """The model, data and training arguments of one config."""
+    from reranker.cli.common import parse_dataclasses
+    from reranker.model.arguments import ModelArguments
+    from reranker.training.arguments import RerankerTrainingArguments, TrainDataArguments
+
+    common = ["--model_name_or_path", args.model, "--dataset_name", args.train, "--output_dir", output_dir,
+              "--max_steps", str(args.steps), "--seed", "1", "--save_strategy", "no", "--report_to", "none",
+              "--disable_tqdm", "true", "--logging_steps", "1", "--fp16", "false",
+              "--bf16", str(args.bf16)]  # fmt: skip
+    if args.config.startswith("@"):
+        flags = ["--args_file", args.config[1:], *common]
+    else:
+        group, per_forward, *settings = args.config.split(":")
+        names = ("--loss", "--loss_weights", "--distill_temperature", "--score_head")
+        flags = [*common, "--train_n_passages", group, "--per_device_train_batch_size", "8", "--learning_rate",
+                 "1e-4", *([] if per_forward == "none" else ["--pairs_per_forward", per_forward]),
+                 *(item for pair in zip(names, settings, strict=False) for item in pair)]  # fmt: skip
+    types = (ModelArguments, TrainDataArguments, RerankerTrainingArguments)
+    return parse_dataclasses(types, flags)
+
+
 def measure(args) -> dict:
     """One config, in this process (the child)."""
     import torch
 
     from reranker.inference.heap import rss_mib
-    from reranker.model.arguments import ModelArguments
-    from reranker.training.arguments import RerankerTrainingArguments, TrainDataArguments
     from reranker.training.driver import build_trainer
 
-    group, per_forward, *settings = args.config.split(":")
-    settings = dict(zip(("loss", "loss_weights", "distill_temperature", "score_head"), settings, strict=False))
-    if "distill_temperature" in settings:
-        settings["distill_temperature"] = float(settings["distill_temperature"])
     with tempfile.TemporaryDirectory() as output_dir:
-        trainer = build_trainer(
-            ModelArguments(model_name_or_path=args.model),
-            TrainDataArguments(dataset_name=args.train, train_n_passages=int(group)),
-            RerankerTrainingArguments(
-                output_dir=output_dir, max_steps=args.steps, per_device_train_batch_size=8, learning_rate=1e-4,
-                pairs_per_forward=None if per_forward == "none" else int(per_forward), bf16=args.bf16, seed=1,
-                save_strategy="no", report_to="none", disable_tqdm=True, logging_steps=1, **settings,
-            ),
-        )  # fmt: skip
+        trainer = build_trainer(*config_arguments(args, output_dir))
         cuda = trainer.args.device.type == "cuda"
         if cuda:
             torch.cuda.reset_peak_memory_stats()
