@@ -56,6 +56,12 @@ def check_at_least(name: str, value: int | float | None, minimum: int | float) -
         raise ParameterError(f"{{0}} must be >= {minimum}, got {value}", name)
 
 
+def check_fraction(name: str, value: float) -> None:
+    """ParameterError unless 0 <= `value` < 1 (a probability or a ratio of a whole)."""
+    if not 0 <= value < 1:
+        raise ParameterError(f"{{0}} must be in [0, 1), got {value}", name)
+
+
 @contextlib.contextmanager
 def parameters_renamed(names: Mapping[str, str]) -> Iterator[None]:
     """Re-raise a ParameterError from the block with its parameters renamed (a library name -> an argument's)."""

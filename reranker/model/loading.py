@@ -13,7 +13,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from reranker.io.errors import ParameterError, UsageError, literal
+from reranker.io.errors import ParameterError, UsageError, check_fraction, literal
 from reranker.model.segment_cosine import BertForSegmentCosine, check_score_head, segment_cosine_config
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model")
@@ -86,8 +86,7 @@ def load_cross_encoder(
 def set_dropout(config: PretrainedConfig, dropout: float, name: str) -> None:
     """Set every dropout probability of `config` (hidden_dropout_prob, attention_probs_dropout_prob, DistilBERT's
     dropout, ...) to `dropout`; unset ones (None: "use another of them") stay unset."""
-    if not 0 <= dropout < 1:
-        raise ParameterError(f"{{0}} must be in [0, 1), got {dropout}", "dropout")
+    check_fraction("dropout", dropout)
     names = [key for key, value in config.to_dict().items() if "dropout" in key and isinstance(value, float)]
     if not names:
         raise ParameterError(f"{{0}}: the config of {literal(name)} has no dropout probability to set", "dropout")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from transformers import TrainingArguments
 
-from reranker.io.errors import ParameterError, check_at_least
+from reranker.io.errors import ParameterError, check_at_least, check_fraction
 from reranker.model.arguments import EncodingArguments, opt
 from reranker.model.precision import cpu_supports_bf16
 from reranker.model.segment_cosine import SCORE_HEADS
@@ -77,8 +77,7 @@ class RerankerTrainingArguments(TrainingArguments):
     def __post_init__(self) -> None:
         self.ranking_loss  # noqa: B018 (checks the loss settings)
         check_at_least("pairs_per_forward", self.pairs_per_forward, 1)
-        if not 0 <= self.warmup_ratio < 1:
-            raise ParameterError(f"{{0}} must be in [0, 1), got {self.warmup_ratio}", "warmup_ratio")
+        check_fraction("warmup_ratio", self.warmup_ratio)
         if self.warmup_steps == 0:
             self.warmup_steps = self.warmup_ratio
         if self.load_best_model_at_end and self.metric_for_best_model is None:
