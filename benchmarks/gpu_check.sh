@@ -1,37 +1,82 @@
 #!/usr/bin/env bash
-# The GPU figures of issues 4 and 6 in one device run (prepare with benchmarks/gpu_prep.sh first):
-#   1. host-side encoding pairs/s (must stay well above the GPU's scoring rate);
-#   2. scoring of a BERT-base-shaped cross-encoder (random weights) on real dev600 text, q/p 16/128, bf16: ours
-#      against the reference-style loop and sentence-transformers on dev600, then ours alone on dev600 x20
-#      (target: >= 15,000 pairs/s on one H100);
-#   3. training groups/s, same model, 8 groups x 8, bf16: ours against fixed padding (target: >= 2x).
-# Everything it prints also goes to $OUT/gpu_check.log. DEVICE=cpu REPEAT=1 LIMIT=200 STEPS=2 tries it on a CPU.
-set -euo pipefail
+# Issue 26's GPU figures in one device run (prepare with benchmarks/gpu_prep.sh first), most important first:
+#   1. the `cuda` tests (scores on the GPU against the CPU's, ties, bf16/fp16 training steps, gradient caching
+#      with dropout on);
+#   2. scoring a BERT-base-shaped cross-encoder (random weights) on real dev600 text, q/p 16/128, bf16: ours
+#      against the reference-style loop and sentence-transformers;
+#   3. the model alone on pre-encoded pairs by batch size, and torch.profiler's top kernels;
+#   4. `reranker_inference.py` end to end (interpreter start, model load and file I/O included) on dev600 x20;
+#   5. training groups/s, 8 groups x 8, bf16: ours against fixed padding;
+#   6. training memory (torch.cuda.max_memory_allocated): groups of 8, and of 32 with 64 pairs a forward;
+#   7. host-side encoding pairs/s (reading and tokenizing, no model).
+# Each stage has its own time limit and goes on after a failure; the log goes to $OUT/gpu_check.log.
+# A dry run on a CPU: DEVICE=cpu LAYERS=2 HIDDEN=128 LIMIT=200 REPEAT=2 STEPS=2 bash benchmarks/gpu_check.sh
+set -uo pipefail
 cd "$(dirname "$0")/.."
 G=.gpu
 OUT=${OUT:-/tmp/gpu_check}
 DEVICE=${DEVICE:-cuda}
+BATCH=${BATCH:-512}
 mkdir -p "$OUT"
 exec > >(tee "$OUT/gpu_check.log") 2>&1
 if ! python3 -c "import datasets, ir_measures" 2>/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $G/whl/*.whl
   export PYTHONPATH=/tmp/site
 fi
-export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
-[[ $DEVICE == cuda ]] && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 RERANKER_TEST_TOKENIZER=$G/tokenizer
+STARTED=$SECONDS
+FAILED=()
+stage() {  # stage NAME LIMIT_S COMMAND...: time one stage, keep going if it fails
+  local name=$1 limit=$2 begun=$SECONDS
+  shift 2
+  echo "== [$((SECONDS - STARTED)) s] $name =="
+  timeout "$limit" "$@" || { echo "!! $name failed (exit $?)"; FAILED+=("$name"); }
+  echo "-- $name: $((SECONDS - begun)) s"
+}
+git log -1 --format='commit %H %s' 2>/dev/null || true
+[[ $DEVICE == cuda ]] && nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
+echo "cpus $(nproc); $(grep -m1 'model name' /proc/cpuinfo)"
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
-MODEL=/tmp/bert-base-random
-python3 -m reranker.random_model --tokenizer $G/tokenizer --output $MODEL
-echo "== host side: reading and encoding pairs, no model =="
-python3 benchmarks/bench_encoding.py --model $MODEL --input $G/dev600.rerank.jsonl --repeat 2
-echo "== scoring, bf16, dev600: ours against the reference loop and sentence-transformers =="
-python3 benchmarks/bench_scoring.py --model $MODEL --input $G/dev600.rerank.jsonl --device "$DEVICE" --bf16 \
-  ${LIMIT:+--limit $LIMIT} --batch_size "${BATCH:-512}"
-echo "== scoring throughput, bf16, dev600 x${REPEAT:-20}: ours alone =="
-python3 benchmarks/bench_scoring.py --model $MODEL --input $G/dev600.rerank.jsonl --device "$DEVICE" --bf16 \
-  --repeat "${REPEAT:-20}" ${LIMIT:+--limit $LIMIT} --batch_size "${BATCH:-512}" --chunk_size 250000 \
-  --skip_reference --skip_sentence_transformers
-echo "== training, bf16 =="
+
+stage "cuda tests" 150 python3 -m pytest -q -m cuda -rA -s -p no:cacheprovider tests/inference/test_cuda_scoring.py \
+  tests/training/test_cuda_training.py tests/training/test_grad_cache.py
+
+MODEL=/tmp/bert-random
+python3 -m reranker.random_model --tokenizer $G/tokenizer --output $MODEL --layers "${LAYERS:-12}" \
+  --hidden "${HIDDEN:-768}" --heads "${HEADS:-12}" > /dev/null
+
+stage "scoring dev600, bf16: ours, reference loop, sentence-transformers" 150 python3 benchmarks/bench_scoring.py \
+  --model $MODEL --input $G/dev600.rerank.jsonl --device "$DEVICE" --bf16 ${LIMIT:+--limit $LIMIT} --batch_size "$BATCH"
+
+stage "model alone by batch size, and profile" 120 python3 benchmarks/profile_scoring.py --model $MODEL \
+  --input $G/dev600.rerank.jsonl --device "$DEVICE" --bf16 --pairs "${LIMIT:-12000}" --trace "$OUT/scoring_trace.json"
+
+REPEATED=/tmp/dev600x${REPEAT:-20}.rerank.jsonl
+python3 -c "import sys; sys.path.insert(0, 'benchmarks'); from pathlib import Path
+from bench_scoring import read_pairs, write_input
+write_input(read_pairs(sys.argv[1], ${LIMIT:-None}, int(sys.argv[2])), Path(sys.argv[3]))" \
+  $G/dev600.rerank.jsonl "${REPEAT:-20}" "$REPEATED"
+echo "$(wc -l < "$REPEATED") pairs in $REPEATED"
+for batch in $BATCH ${BATCH2:-1024}; do
+  begun=$(date +%s.%N)
+  stage "reranker_inference.py end to end, dev600 x${REPEAT:-20}, bf16, batch $batch" 150 python3 \
+    reranker_inference.py --model_name_or_path $MODEL --encode_in_path "$REPEATED" --encoded_save_path \
+    "/tmp/scores.$batch.txt" --q_max_len 16 --p_max_len 128 --bf16 --per_device_eval_batch_size "$batch" \
+    --chunk_size 250000 --device "$DEVICE"
+  python3 -c "import sys; n = sum(1 for _ in open(sys.argv[1])); s = float(sys.argv[3]) - float(sys.argv[2])
+print(f'end to end: {n} pairs in {s:.1f} s = {n / s:.1f} pairs/s (batch $batch)')" "/tmp/scores.$batch.txt" \
+    "$begun" "$(date +%s.%N)"
+done
+
 # the dataloader workers fork: tokenizers' own threads must stay off there
-TOKENIZERS_PARALLELISM=false python3 benchmarks/bench_training.py --model $MODEL --train $G/train.jsonl.gz \
-  --steps "${STEPS:-60}" --bf16 --dataloader_num_workers 2
+stage "training groups/s, bf16, 8 x 8: ours against fixed padding" 150 env TOKENIZERS_PARALLELISM=false python3 benchmarks/bench_training.py \
+  --model $MODEL --train $G/train.jsonl.gz --steps "${STEPS:-60}" --bf16 --dataloader_num_workers 2
+
+stage "training memory: groups of 8, of 32 with 64 pairs a forward, of 32 at once" 150 python3 \
+  benchmarks/bench_train_configs.py --model $MODEL --train $G/train.jsonl.gz --steps 4 --bf16 \
+  --configs 8:none 32:64 32:none
+
+stage "host side: reading and encoding pairs, no model" 60 python3 benchmarks/bench_encoding.py --model $MODEL \
+  --input $G/dev600.rerank.jsonl --repeat 2
+
+echo "== done in $((SECONDS - STARTED)) s; failed stages: ${FAILED[*]:-none} =="

@@ -82,10 +82,24 @@ def minilm_path() -> str:
 
 
 @pytest.fixture(scope="session")
-def tokenizer(minilm_path):
+def tokenizer(request):
+    """MiniLM's tokenizer (bert-base-uncased's vocabulary), or the folder RERANKER_TEST_TOKENIZER names: the GPU
+    machine runs the `cuda` tests with a saved copy, having no package that ships MiniLM."""
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(minilm_path)
+    return AutoTokenizer.from_pretrained(
+        os.environ.get("RERANKER_TEST_TOKENIZER") or request.getfixturevalue("minilm_path")
+    )
+
+
+@pytest.fixture(scope="session")
+def cuda_device():
+    """The first CUDA device; the test is skipped where there is none (run the `cuda` tests with -m cuda)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU (none here)")
+    return torch.device("cuda:0")
 
 
 def save_tiny_bert(path: Path, tokenizer, dropout: float = 0.1) -> Path:

@@ -24,8 +24,12 @@ def save_random_bert(
     intermediate: int | None = None,
     dropout: float = 0.1,
     seed: int = 0,
+    initializer_range: float = 0.02,
 ) -> Path:
-    """Save a random one-label BERT (feed-forward `intermediate`, default 4 x hidden) and the tokenizer."""
+    """Save a random one-label BERT (feed-forward `intermediate`, default 4 x hidden) and the tokenizer.
+
+    `initializer_range`: the weights' standard deviation; BERT's 0.02 scores every pair almost alike (spread
+    ~1e-3), 0.1 spreads them (~0.1) for tests that compare scores."""
     if layers < 1 or hidden < 1 or heads < 1 or hidden % heads:
         raise UsageError(
             f"need layers, hidden, heads >= 1 and hidden divisible by heads, got {layers} {hidden} {heads}"
@@ -40,6 +44,7 @@ def save_random_bert(
         hidden_dropout_prob=dropout,
         attention_probs_dropout_prob=dropout,
         num_labels=1,
+        initializer_range=initializer_range,
     )
     torch.manual_seed(seed)
     BertForSequenceClassification(config).save_pretrained(output_dir)
