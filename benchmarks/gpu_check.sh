@@ -36,7 +36,7 @@ stage() {  # stage NAME LIMIT_S COMMAND...: time one stage, keep going if it fai
 git log -1 --format='commit %H %s' 2>/dev/null || true
 [[ $DEVICE == cuda ]] && nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
 echo "cpus $(nproc); $(grep -m1 'model name' /proc/cpuinfo)"
-python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
+python3 -c "import torch, transformers, pyarrow, sentence_transformers as st; print('torch', torch.__version__, 'transformers', transformers.__version__, 'pyarrow', pyarrow.__version__, 'sentence-transformers', st.__version__, 'tf32 matmul', torch.backends.cuda.matmul.allow_tf32)"
 
 stage "cuda tests" 150 python3 -m pytest -q -m cuda -rA -s -p no:cacheprovider tests/inference/test_cuda_scoring.py \
   tests/training/test_cuda_training.py tests/training/test_grad_cache.py
