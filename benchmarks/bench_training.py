@@ -1,12 +1,15 @@
-"""Training throughput: ours (length-bucketed sub-batches) against fixed padding to q_max_len + p_max_len (the
-reference) and against plain dynamic padding (one batch padded to its longest pair).
+"""Training throughput: fixed padding to q_max_len + p_max_len (the reference) against dynamic padding (one batch
+padded to its longest pair) and length-bucketed sub-batches.
 
     python benchmarks/bench_training.py --model DIR --train TRAIN_JSONL [--steps 20] [--bf16 | --fp16]
         [--per_device_train_batch_size 8] [--train_n_passages 8] [--length_buckets 4] [--gradient_checkpointing]
+        [--optim adamw_torch] [--profile_steps N]
 
 The runs use the same seed, data and Trainer; only the collator's padding differs. Prints groups/s for each
 (optimizer steps x groups per step / training time, model load excluded), the losses of each run, and last
-one line `speedup_vs_fixed_padding=X.XX`.
+one line `speedup_vs_fixed_padding=X.XX` for the library's default on this device (`--length_buckets` unset: 4
+sub-batches on a CPU, one batch on a GPU). `--profile_steps N`: torch.profiler over N steps from step 10 of that
+run, its top operations by device time.
 """
 
 from __future__ import annotations
@@ -19,12 +22,38 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import torch  # noqa: E402
+from torch.profiler import ProfilerActivity, profile  # noqa: E402
+from transformers import TrainerCallback  # noqa: E402
+
 from reranker.model.arguments import ModelArguments  # noqa: E402
 from reranker.training.arguments import RerankerTrainingArguments, TrainDataArguments  # noqa: E402
-from reranker.training.driver import build_trainer  # noqa: E402
+from reranker.training.driver import build_trainer, default_length_buckets  # noqa: E402
 
 
-def run(args, pad_to_max_length: bool, length_buckets: int, output_dir: str) -> tuple[float, list[float]]:
+class ProfileSteps(TrainerCallback):
+    """torch.profiler over `count` optimizer steps from step `first`; prints the top operations at the end."""
+
+    def __init__(self, first: int, count: int) -> None:
+        self.first, self.count, self.profiler = first, count, None
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if state.global_step == self.first:
+            cuda = args.device.type == "cuda"
+            self.profiler = profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else []))
+            self.profiler.__enter__()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.profiler is not None and state.global_step == self.first + self.count:
+            if args.device.type == "cuda":
+                torch.cuda.synchronize()
+            self.profiler.__exit__(None, None, None)
+            key = "self_cuda_time_total" if args.device.type == "cuda" else "self_cpu_time_total"
+            print(self.profiler.key_averages().table(sort_by=key, row_limit=20, max_name_column_width=60))
+            self.profiler = None
+
+
+def run(args, pad_to_max_length: bool, length_buckets: int, output_dir: str, profile_steps: int = 0):
     trainer = build_trainer(
         ModelArguments(model_name_or_path=args.model),
         TrainDataArguments(
@@ -47,8 +76,11 @@ def run(args, pad_to_max_length: bool, length_buckets: int, output_dir: str) -> 
             fp16=args.fp16,
             gradient_checkpointing=args.gradient_checkpointing,
             dataloader_num_workers=args.dataloader_num_workers,
+            optim=args.optim,
         ),  # fmt: skip
     )
+    if profile_steps:
+        trainer.add_callback(ProfileSteps(10, profile_steps))
     metrics = trainer.train().metrics
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     return args.steps * args.per_device_train_batch_size / metrics["train_runtime"], losses
@@ -66,17 +98,23 @@ def main() -> None:
     parser.add_argument("--length_buckets", type=int, default=4)
     parser.add_argument("--gradient_checkpointing", action="store_true")
     parser.add_argument("--dataloader_num_workers", type=int, default=0)
+    parser.add_argument("--optim", default="adamw_torch")
+    parser.add_argument("--profile_steps", type=int, default=0)
     args = parser.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    default = default_length_buckets(device)
     settings = {"fixed padding (reference)": (True, 1), "dynamic padding, one batch": (False, 1),
-                f"ours, {args.length_buckets} length buckets": (False, args.length_buckets)}  # fmt: skip
+                f"dynamic padding, {args.length_buckets} length buckets": (False, args.length_buckets)}  # fmt: skip
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for number, (name, (fixed, buckets)) in enumerate(settings.items()):
-            results[name] = run(args, fixed, buckets, f"{tmp}/{number}")
+            ours = not fixed and buckets == default
+            results[name] = run(args, fixed, buckets, f"{tmp}/{number}", args.profile_steps if ours else 0)
     for name, (rate, losses) in results.items():
         print(f"{name:32s} {rate:8.2f} groups/s  losses {json.dumps([round(x, 4) for x in losses])}")
-    rates = [rate for rate, _ in results.values()]
-    print(f"speedup_vs_fixed_padding={rates[-1] / rates[0]:.2f}")
+    ours = results["dynamic padding, one batch" if default == 1 else list(results)[-1]][0]
+    print(f"library default on {device.type}: {default} length bucket(s); optimizer {args.optim}")
+    print(f"speedup_vs_fixed_padding={ours / results['fixed padding (reference)'][0]:.2f}")
 
 
 if __name__ == "__main__":

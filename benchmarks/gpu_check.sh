@@ -4,12 +4,15 @@
 #      with dropout on);
 #   2. scoring a BERT-base-shaped cross-encoder (random weights) on real dev600 text, q/p 16/128, bf16: ours
 #      against the reference-style loop and sentence-transformers;
-#   3. the model alone on pre-encoded pairs by batch size, and torch.profiler's top kernels;
+#   3. the model alone on pre-encoded pairs by batch size, and torch.profiler's top kernels; the same with bf16
+#      weights instead of autocast, and with SDPA kept off cuDNN;
 #   4. `reranker_inference.py` end to end (interpreter start, model load and file I/O included) on dev600 x20;
-#   5. training groups/s, 8 groups x 8, bf16: ours against fixed padding;
+#   5. training groups/s, 8 groups x 8, bf16: fixed padding, dynamic padding, length buckets; then with the fused
+#      AdamW and a profile of 3 steps;
 #   6. training memory (torch.cuda.max_memory_allocated): groups of 8, and of 32 with 64 pairs a forward;
 #   7. host-side encoding pairs/s (reading and tokenizing, no model).
 # Each stage has its own time limit and goes on after a failure; the log goes to $OUT/gpu_check.log.
+# STAGES="tests compare model e2e train memory host" (the default: all) picks stages by those names.
 # A dry run on a CPU: DEVICE=cpu LAYERS=2 HIDDEN=128 LIMIT=200 REPEAT=2 STEPS=2 bash benchmarks/gpu_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +29,8 @@ fi
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 RERANKER_TEST_TOKENIZER=$G/tokenizer
 STARTED=$SECONDS
 FAILED=()
+STAGES=" ${STAGES:-tests compare model e2e train memory host} "
+picked() { [[ $STAGES == *" $1 "* ]]; }
 stage() {  # stage NAME LIMIT_S COMMAND...: time one stage, keep going if it fails
   local name=$1 limit=$2 begun=$SECONDS
   shift 2
@@ -38,45 +43,53 @@ git log -1 --format='commit %H %s' 2>/dev/null || true
 echo "cpus $(nproc); $(grep -m1 'model name' /proc/cpuinfo)"
 python3 -c "import torch, transformers, pyarrow, sentence_transformers as st; print('torch', torch.__version__, 'transformers', transformers.__version__, 'pyarrow', pyarrow.__version__, 'sentence-transformers', st.__version__, 'tf32 matmul', torch.backends.cuda.matmul.allow_tf32)"
 
-stage "cuda tests" 150 python3 -m pytest -q -m cuda -rA -s -p no:cacheprovider tests/inference/test_cuda_scoring.py \
+picked tests && stage "cuda tests" 150 python3 -m pytest -q -m cuda -rA -s -p no:cacheprovider tests/inference/test_cuda_scoring.py \
   tests/training/test_cuda_training.py tests/training/test_grad_cache.py
 
 MODEL=/tmp/bert-random
 python3 -m reranker.random_model --tokenizer $G/tokenizer --output $MODEL --layers "${LAYERS:-12}" \
   --hidden "${HIDDEN:-768}" --heads "${HEADS:-12}" > /dev/null
 
-stage "scoring dev600, bf16: ours, reference loop, sentence-transformers" 150 python3 benchmarks/bench_scoring.py \
+picked compare && stage "scoring dev600, bf16: ours, reference loop, sentence-transformers" 150 python3 benchmarks/bench_scoring.py \
   --model $MODEL --input $G/dev600.rerank.jsonl --device "$DEVICE" --bf16 ${LIMIT:+--limit $LIMIT} --batch_size "$BATCH"
 
-stage "model alone by batch size, and profile" 120 python3 benchmarks/profile_scoring.py --model $MODEL \
-  --input $G/dev600.rerank.jsonl --device "$DEVICE" --bf16 --pairs "${LIMIT:-12000}" --trace "$OUT/scoring_trace.json"
+if picked model; then
+  for variant in "" --cast_weights --no_cudnn_attention; do
+    stage "model alone by batch size, and profile ${variant:-(autocast)}" 90 python3 benchmarks/profile_scoring.py \
+      --model $MODEL --input $G/dev600.rerank.jsonl --device "$DEVICE" --bf16 --pairs "${LIMIT:-12000}" \
+      --batch_sizes 512 1024 --profile_batches $([[ -z $variant ]] && echo 8 || echo 0) $variant
+  done
+fi
 
 REPEATED=/tmp/dev600x${REPEAT:-20}.rerank.jsonl
-python3 -c "import sys; sys.path.insert(0, 'benchmarks'); from pathlib import Path
+picked e2e && python3 -c "import sys; sys.path.insert(0, 'benchmarks'); from pathlib import Path
 from bench_scoring import read_pairs, write_input
 write_input(read_pairs(sys.argv[1], ${LIMIT:-None}, int(sys.argv[2])), Path(sys.argv[3]))" \
   $G/dev600.rerank.jsonl "${REPEAT:-20}" "$REPEATED"
-echo "$(wc -l < "$REPEATED") pairs in $REPEATED"
-for batch in $BATCH ${BATCH2:-1024}; do
+picked e2e && echo "$(wc -l < "$REPEATED") pairs in $REPEATED"
+for batch in $(picked e2e && echo $BATCH ${BATCH2:-1024}); do
   begun=$(date +%s.%N)
   stage "reranker_inference.py end to end, dev600 x${REPEAT:-20}, bf16, batch $batch" 150 python3 \
     reranker_inference.py --model_name_or_path $MODEL --encode_in_path "$REPEATED" --encoded_save_path \
     "/tmp/scores.$batch.txt" --q_max_len 16 --p_max_len 128 --bf16 --per_device_eval_batch_size "$batch" \
-    --chunk_size 250000 --device "$DEVICE"
+    --device "$DEVICE"
   python3 -c "import sys; n = sum(1 for _ in open(sys.argv[1])); s = float(sys.argv[3]) - float(sys.argv[2])
 print(f'end to end: {n} pairs in {s:.1f} s = {n / s:.1f} pairs/s (batch $batch)')" "/tmp/scores.$batch.txt" \
     "$begun" "$(date +%s.%N)"
 done
 
 # the dataloader workers fork: tokenizers' own threads must stay off there
-stage "training groups/s, bf16, 8 x 8: ours against fixed padding" 150 env TOKENIZERS_PARALLELISM=false python3 benchmarks/bench_training.py \
-  --model $MODEL --train $G/train.jsonl.gz --steps "${STEPS:-60}" --bf16 --dataloader_num_workers 2
+for optim in $(picked train && echo adamw_torch adamw_torch_fused); do
+  stage "training groups/s, bf16, 8 x 8, $optim: fixed padding, dynamic, buckets" 120 env TOKENIZERS_PARALLELISM=false \
+    python3 benchmarks/bench_training.py --model $MODEL --train $G/train.jsonl.gz --steps "${STEPS:-60}" --bf16 \
+    --dataloader_num_workers 2 --optim $optim --profile_steps $([[ $optim == adamw_torch ]] && echo 0 || echo 3)
+done
 
-stage "training memory: groups of 8, of 32 with 64 pairs a forward, of 32 at once" 150 python3 \
+picked memory && stage "training memory: groups of 8, of 32 with 64 pairs a forward, of 32 at once" 150 python3 \
   benchmarks/bench_train_configs.py --model $MODEL --train $G/train.jsonl.gz --steps 4 --bf16 \
   --configs 8:none 32:64 32:none
 
-stage "host side: reading and encoding pairs, no model" 60 python3 benchmarks/bench_encoding.py --model $MODEL \
+picked host && stage "host side: reading and encoding pairs, no model" 60 python3 benchmarks/bench_encoding.py --model $MODEL \
   --input $G/dev600.rerank.jsonl --repeat 2
 
 echo "== done in $((SECONDS - STARTED)) s; failed stages: ${FAILED[*]:-none} =="

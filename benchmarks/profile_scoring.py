@@ -2,6 +2,7 @@
 
     python benchmarks/profile_scoring.py --model DIR --input RERANK_JSONL [--device cuda] [--bf16]
         [--pairs 20000] [--batch_sizes 256 512 1024 2048] [--profile_batches 8] [--trace OUT.json]
+        [--cast_weights] [--no_cudnn_attention]
 
 The first `--pairs` pairs of the input are encoded once, ahead (no tokenizing in the timings), and scored by
 `PairScorer` at each batch size (after one warm-up pass): pairs/s, and the model FLOP/s these imply from the padded
@@ -9,6 +10,10 @@ lengths actually run (2 x the non-embedding weights per token, plus 4 x length x
 attention). Then `--profile_batches` batches of the first batch size run under torch.profiler, which prints the
 top kernels by device time and the device-busy share of the wall time (well below 1: the device waits for the
 host).
+
+Variants: `--cast_weights` stores the encoder's weights in bf16 and runs without autocast (the head stays fp32), as
+`CrossEncoder(..., model_kwargs={"torch_dtype": torch.bfloat16})` would, instead of autocast's fp32 weights and
+fp32 LayerNorm and residual stream; `--no_cudnn_attention` keeps SDPA off its cuDNN kernel.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from reranker.inference.scoring import PairScorer, padded_lengths  # noqa: E402
 from reranker.io.rerank_input import iter_query_blocks  # noqa: E402
 from reranker.model.loading import load_cross_encoder, load_tokenizer  # noqa: E402
 from reranker.model.pair_encoding import PairEncoder  # noqa: E402
+from reranker.model.precision import head_in_fp32  # noqa: E402
 
 
 def forward_flops(model: torch.nn.Module, lengths: np.ndarray) -> float:
@@ -58,7 +64,11 @@ def main() -> None:
     parser.add_argument("--batch_sizes", type=int, nargs="+", default=[512, 256, 1024, 2048])
     parser.add_argument("--profile_batches", type=int, default=8)
     parser.add_argument("--trace", default=None, help="Write the profile as a Chrome trace here.")
+    parser.add_argument("--cast_weights", action="store_true", help="bf16 weights, no autocast (with --bf16).")
+    parser.add_argument("--no_cudnn_attention", action="store_true")
     args = parser.parse_args()
+    if args.no_cudnn_attention:
+        torch.backends.cuda.enable_cudnn_sdp(False)
 
     device = torch.device(args.device)
     candidates = list(itertools.islice((c for b in iter_query_blocks(args.input) for c in b.candidates), args.pairs))
@@ -66,8 +76,16 @@ def main() -> None:
     pairs = encoder.encode([c.query for c in candidates], [c.title for c in candidates], [c.text for c in candidates])
     model = load_cross_encoder(args.model)
     dtype = torch.bfloat16 if args.bf16 else None
+    if args.cast_weights and dtype is not None:
+        model.to(dtype)
+        for child in model.children():
+            if child is not model.base_model:
+                child.float()
+        head_in_fp32(model)
+        dtype = None
     print(f"{len(pairs)} pairs encoded ahead, mean length {pairs.lengths.mean():.1f}; device {device}; "
-          f"{torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}")  # fmt: skip
+          f"{torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}; weights "
+          f"{next(model.base_model.parameters()).dtype}, autocast {dtype}")  # fmt: skip
     for batch_size in args.batch_sizes:
         scorer = PairScorer(model, encoder, device, dtype, batch_size=batch_size)
         scorer.score_encoded(pairs)  # warm-up: kernels chosen, memory pooled
@@ -82,23 +100,30 @@ def main() -> None:
             f"({flops / len(pairs) / 1e9:.1f} GFLOP a pair, padded to multiples of {scorer.pad_to_multiple_of})"
         )
 
-    scorer = PairScorer(model, encoder, device, dtype, batch_size=args.batch_sizes[0])
-    few = candidates[: args.profile_batches * args.batch_sizes[0]]
-    subset = encoder.encode([c.query for c in few], [c.title for c in few], [c.text for c in few])
-    scorer.score_encoded(subset)  # warm-up at these shapes
+    if args.profile_batches:
+        few = candidates[: args.profile_batches * args.batch_sizes[0]]
+        profile_batches(PairScorer(model, encoder, device, dtype, batch_size=args.batch_sizes[0]), few, args.trace)
+
+
+def profile_batches(scorer: PairScorer, candidates: list, trace: str | None) -> None:
+    """Score `candidates` under torch.profiler (after a warm-up at their shapes) and print the top operations."""
+    device = scorer.device
+    pairs = scorer.encoder.encode([c.query for c in candidates], [c.title for c in candidates],
+                                  [c.text for c in candidates])  # fmt: skip
+    scorer.score_encoded(pairs)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as profiler:
         started = time.perf_counter()
-        scorer.score_encoded(subset)
+        scorer.score_encoded(pairs)
         synchronize(device)
         wall = time.perf_counter() - started
     sort_key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     print(profiler.key_averages().table(sort_by=sort_key, row_limit=15, max_name_column_width=60))
     if device.type == "cuda":
         busy = sum(e.self_device_time_total for e in profiler.key_averages()) / 1e6
-        print(f"device busy {busy:.3f} s of {wall:.3f} s wall ({busy / wall:.0%}) for {len(subset)} pairs")
-    if args.trace:
-        profiler.export_chrome_trace(args.trace)
+        print(f"device busy {busy:.3f} s of {wall:.3f} s wall ({busy / wall:.0%}) for {len(pairs)} pairs")
+    if trace:
+        profiler.export_chrome_trace(trace)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,11 @@ class TrainDataArguments(EncodingArguments):
     train_n_passages: int = opt(8, "Passages per query group: 1 positive + n-1 negatives.")
     positive_passage_no_shuffle: bool = opt(False, "Always use the first positive.")
     negative_passage_no_shuffle: bool = opt(False, "Use the first negatives in order.")
-    length_buckets: int = opt(4, "Sub-batches of similar length per step (1: one batch padded to its longest pair).")
+    length_buckets: int | None = opt(
+        None,
+        "Sub-batches of similar length per step (1: one batch padded to its longest pair). Default: 4 on a CPU, "
+        "1 on a GPU (an H200 ran 8 groups x 8 2.8x faster in one batch than in 4: it waits on kernel launches).",
+    )
     pad_to_max_length: bool = opt(
         False, "Pad every pair to q_max_len + p_max_len (the reference) instead of dynamically."
     )

@@ -9,6 +9,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import torch
 from transformers import set_seed
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
@@ -78,6 +79,13 @@ def resolve_resume_checkpoint(args: RerankerTrainingArguments) -> str | None:
 IDENTITY = "torch.nn.modules.linear.Identity"
 
 
+def default_length_buckets(device: torch.device) -> int:
+    """Sub-batches a step runs in when `--length_buckets` is not given: 4 on a CPU, where the padded tokens are the
+    cost; 1 on a GPU, where a step of 8 groups x 8 waits on kernel launches (H200: 136 groups/s in one batch,
+    49 in four)."""
+    return 1 if device.type == "cuda" else 4
+
+
 def build_trainer(
     model_args: ModelArguments, data_args: TrainDataArguments, training_args: RerankerTrainingArguments
 ) -> RerankerTrainer:
@@ -128,7 +136,7 @@ def build_trainer(
         data_collator=GroupedTrainCollator(
             encoder,
             pad_to_max_length=data_args.pad_to_max_length,
-            length_buckets=data_args.length_buckets,
+            length_buckets=data_args.length_buckets or default_length_buckets(training_args.device),
             pairs_per_forward=training_args.pairs_per_forward,
         ),  # fmt: skip
         processing_class=tokenizer,

@@ -51,9 +51,12 @@ def test_two_steps_on_cuda(tiny_model_dir, tmp_path, cuda_device, precision):
         ),  # fmt: skip
     )
     assert trainer.args.device.type == "cuda" and getattr(trainer.args, precision)
+    assert trainer.data_collator.length_buckets == 1  # the GPU default
     before = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
     trainer.train()
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     assert len(losses) == 2 and all(math.isfinite(loss) for loss in losses), losses
-    moved = [name for name, p in trainer.model.named_parameters() if not torch.equal(p.detach().cpu(), before[name])]
+    moved = [
+        name for name, p in trainer.model.named_parameters() if not torch.equal(p.detach(), before[name].to(p.device))
+    ]
     assert any(name.startswith("classifier") for name in moved) and any("encoder" in name for name in moved)
