@@ -67,16 +67,23 @@ from bench_scoring import read_pairs, write_input
 write_input(read_pairs(sys.argv[1], ${LIMIT:-None}, int(sys.argv[2])), Path(sys.argv[3]))" \
   $G/dev600.rerank.jsonl "${REPEAT:-20}" "$REPEATED"
 picked e2e && echo "$(wc -l < "$REPEATED") pairs in $REPEATED"
-for batch in $(picked e2e && echo $BATCH ${BATCH2:-1024}); do
+end_to_end() {  # end_to_end LABEL [FLAGS...]: reranker_inference.py on $REPEATED, timed from the shell
+  local label=$1 begun
+  shift
+  rm -f /tmp/scores.txt /tmp/scores.txt.*  # a finished output would be taken as done
   begun=$(date +%s.%N)
-  stage "reranker_inference.py end to end, dev600 x${REPEAT:-20}, bf16, batch $batch" 150 python3 \
-    reranker_inference.py --model_name_or_path $MODEL --encode_in_path "$REPEATED" --encoded_save_path \
-    "/tmp/scores.$batch.txt" --q_max_len 16 --p_max_len 128 --bf16 --per_device_eval_batch_size "$batch" \
-    --device "$DEVICE"
+  stage "reranker_inference.py end to end, dev600 x${REPEAT:-20}, bf16, $label" 150 python3 $LAUNCHER \
+    reranker_inference.py --model_name_or_path $MODEL --encode_in_path "$REPEATED" --encoded_save_path /tmp/scores.txt \
+    --q_max_len 16 --p_max_len 128 --bf16 --device "$DEVICE" "$@"
   python3 -c "import sys; n = sum(1 for _ in open(sys.argv[1])); s = float(sys.argv[3]) - float(sys.argv[2])
-print(f'end to end: {n} pairs in {s:.1f} s = {n / s:.1f} pairs/s (batch $batch)')" "/tmp/scores.$batch.txt" \
-    "$begun" "$(date +%s.%N)"
-done
+print(f'end to end: {n} pairs in {s:.1f} s = {n / s:.1f} pairs/s ($label)')" /tmp/scores.txt "$begun" "$(date +%s.%N)"
+}
+if picked e2e; then
+  LAUNCHER="" end_to_end "batch 1024" --per_device_eval_batch_size 1024
+  LAUNCHER="" end_to_end "batch 1024, one chunk" --per_device_eval_batch_size 1024 --chunk_size 250000
+  LAUNCHER=benchmarks/without_cudnn_attention.py end_to_end "batch 1024, cuDNN attention off" \
+    --per_device_eval_batch_size 1024
+fi
 
 # the dataloader workers fork: tokenizers' own threads must stay off there
 for optim in $(picked train && echo adamw_torch adamw_torch_fused); do
