@@ -25,7 +25,8 @@ test-fast: venv
 lint: venv
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .
 
-# RECIPE=reference|distill|lce-group32 (default distill); DATA=<dir> (default: ../shared/data/offline, else a
+# RECIPE=bi-encoder-self-distill|bi-encoder-lce|reference|distill-ensemble|lce-group32 (recipes/sample/, default
+# bi-encoder-self-distill); DATA=<dir> (default: ../shared/data/offline, else a
 # slice downloaded from the Hub); OUT=<dir>; SEED=42; EPOCHS=<the recipe's>; see scripts/demo.sh
 demo: venv
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/demo.sh

@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # The stages end to end on real MS MARCO data: (the teacher stage,) train MiniLM with a recipe, prepare the rerank
 # file from a real BM25 run, score, convert, evaluate. Called by `make demo`; settings by environment:
-#   RECIPE  a recipe of recipes/, or a flags file (default: distill, the best on the offline sample; see
-#           recipes/README.md)
+#   RECIPE  a recipe of recipes/sample/ (the offline sample's variants), else of recipes/, or a flags file
+#           (default: bi-encoder-self-distill, the best on the offline sample; see recipes/README.md)
 #   DATA    data folder: train.jsonl.gz, corpus.jsonl.gz and dev600/ (or eval/) with queries.tsv, qrels.txt and a
 #           run, and optionally val/; default ../shared/data/offline, else a small slice downloaded from the Hub
 #   OUT     where models and files go (default: demo); SEED (default 42); EPOCHS (default: the recipe's)
-#   MODEL   starting weights (default: MiniLM-L6); TEACHER the teacher of recipes that need one (default: the
-#           MiniLM-L6 weights as a zero-shot bi-encoder)
+#   MODEL   starting weights (default: MiniLM-L6); TEACHER the teacher of recipes that need one (default: MODEL,
+#           as a zero-shot bi-encoder when it is a sentence-transformers folder with pooling: self-distillation)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RECIPE=${RECIPE:-distill}
+RECIPE=${RECIPE:-bi-encoder-self-distill}
 OUT=${OUT:-demo}
 SEED=${SEED:-42}
-ARGS=recipes/$RECIPE.args
+ARGS=recipes/sample/$RECIPE.args
+[[ -f $ARGS ]] || ARGS=recipes/$RECIPE.args
 [[ ! -f $RECIPE ]] || ARGS=$RECIPE  # or a flags file of one's own
 [[ -f $ARGS ]] || { echo "error: no recipe $ARGS (see recipes/README.md)" >&2; exit 2; }
 mkdir -p "$OUT"
@@ -36,8 +37,8 @@ Q_MAX=$(recipe_flag q_max_len 16)
 P_MAX=$(recipe_flag p_max_len 128)
 echo "recipe: $ARGS  data: $DATA  eval: $EVAL  model: $MODEL  seed: $SEED  out: $OUT"
 
-if grep -qE -- '--loss [^ ]*(kl|margin_mse)' "$ARGS"; then  # the recipe learns from a teacher's scores
-  TEACHER=${TEACHER:-$MINILM}
+if grep -qE -- '--loss [^ ]*(kl|mse)' "$ARGS"; then  # the recipe learns from a teacher's scores (mse, margin_mse)
+  TEACHER=${TEACHER:-$MODEL}
   time python -m reranker.teacher_scores --teacher "$TEACHER" --input "$TRAIN" --output "$OUT/train.teacher.jsonl.gz"
   TRAIN=$OUT/train.teacher.jsonl.gz
 fi

@@ -11,7 +11,13 @@ computed, and training learns how far to move from there:
   attention to [CLS], which every token sees: it is the attention sink the passage had in its own encoding
   (without it, the zero-shot scores are those of another model: dev600 MRR@10 0.385 instead of 0.526);
 - the score is the cosine of the mean of the query segment's final states ([CLS] q [SEP]) and the mean of the
-  passage segment's (p [SEP]): the bi-encoder's mean pooling and cosine.
+  passage segment's (p [SEP]): the bi-encoder's mean pooling and cosine, times a logit scale.
+
+The logit scale (learned unless fixed; CLIP's start, 1/0.07, for a model made from a bi-encoder) is what lets
+every loss work on the head: a cosine alone lies in [-1, 1], where lce, bce and ranknet can never be satisfied
+(lce over a group of 8 cannot go below 0.666 even with perfect cosines) and push every cosine towards +-1. It is
+separate from the kl loss's temperature: kl divides the scaled score by T again. Checkpoints written before the
+scale existed load with a fixed scale of 1 (their scores were raw cosines).
 
 With the bias at -inf it is exactly that bi-encoder (up to the passage reading the query's [CLS] instead of its
 own), so it distils from it without a gap to make up. BERT-type models only (segment ids mark the segments).
@@ -20,6 +26,8 @@ does), also in sentence-transformers' CrossEncoder.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from transformers import (
@@ -30,21 +38,29 @@ from transformers import (
     BertPreTrainedModel,
     PretrainedConfig,
 )
+from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from reranker.io.errors import ParameterError, literal
 
 SCORE_HEADS = ("cls", "segment_cosine")
+CLIP_LOGIT_SCALE = 1 / 0.07  # CLIP's starting scale (Radford et al., 2021): cosines spread over +-14.3 logits
+MAX_LOGIT_SCALE = 100.0  # CLIP's clamp, so that a learned scale cannot blow the logits up
 
 
 class SegmentCosineConfig(BertConfig):
-    """A BERT config with where the segment-cosine head's cross-segment attention bias starts."""
+    """A BERT config with where the segment-cosine head's cross-segment attention bias and logit scale start, and
+    whether the scale is learned. The defaults (scale 1, fixed) are those of checkpoints from before the scale."""
 
     model_type = "bert-segment-cosine"
 
-    def __init__(self, cross_attention_bias: float = -4.0, **kwargs) -> None:
+    def __init__(
+        self, cross_attention_bias: float = -4.0, logit_scale: float = 1.0, learn_logit_scale: bool = False, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         self.cross_attention_bias = cross_attention_bias
+        self.logit_scale = logit_scale
+        self.learn_logit_scale = learn_logit_scale
 
 
 class BertForSegmentCosine(BertPreTrainedModel):
@@ -65,13 +81,23 @@ class BertForSegmentCosine(BertPreTrainedModel):
         self.bert = BertModel(config, add_pooling_layer=False)
         shape = (config.num_hidden_layers, config.num_attention_heads)
         self.cross_bias = torch.nn.Parameter(torch.full(shape, float(config.cross_attention_bias)))
+        # the log of the scale, as CLIP learns it: the scale stays positive and moves by ratios
+        self.log_logit_scale = torch.nn.Parameter(torch.tensor(math.log(config.logit_scale)))
         self.post_init()
 
     def _init_weights(self, module: torch.nn.Module) -> None:
         super()._init_weights(module)
-        if module is self:  # the bias is not in a bi-encoder's checkpoint: it starts at the configured value
-            with torch.no_grad():
-                self.cross_bias.fill_(self.config.cross_attention_bias)
+        if module is self:  # neither is in a bi-encoder's checkpoint: they start at the configured values
+            # transformers' init functions leave alone what the checkpoint loaded (one of the two may be missing)
+            init.constant_(self.cross_bias, self.config.cross_attention_bias)
+            init.constant_(self.log_logit_scale, math.log(self.config.logit_scale))
+
+    @property
+    def logit_scale(self) -> torch.Tensor:
+        """The factor the cosine is multiplied by (at most `MAX_LOGIT_SCALE`); without a gradient when the config
+        fixes it (detached rather than `requires_grad=False`, which loading a checkpoint would reset)."""
+        log_scale = self.log_logit_scale if self.config.learn_logit_scale else self.log_logit_scale.detach()
+        return log_scale.exp().clamp(max=MAX_LOGIT_SCALE)
 
     def forward(
         self,
@@ -81,7 +107,7 @@ class BertForSegmentCosine(BertPreTrainedModel):
         **kwargs,
     ) -> SequenceClassifierOutput:
         cosine = torch.nn.functional.cosine_similarity(*self.segment_means(input_ids, token_type_ids, attention_mask))
-        return SequenceClassifierOutput(logits=cosine[:, None])
+        return SequenceClassifierOutput(logits=(self.logit_scale.float() * cosine)[:, None])
 
     def segment_means(
         self, input_ids: torch.Tensor, token_type_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
@@ -136,16 +162,24 @@ def check_score_head(score_head: str | None) -> None:
 
 
 def segment_cosine_config(
-    config: PretrainedConfig, name: str, cross_attention_bias: float | None = None
+    config: PretrainedConfig,
+    name: str,
+    cross_attention_bias: float | None = None,
+    logit_scale: float | None = None,
+    fixed_logit_scale: bool = False,
 ) -> SegmentCosineConfig:
-    """`config` (a BERT model's) as a SegmentCosineConfig whose bias starts at `cross_attention_bias` (default -4).
-    A config that is one already is returned as it is: its model has learned its biases."""
+    """`config` (a BERT model's) as a SegmentCosineConfig whose bias starts at `cross_attention_bias` (default -4)
+    and whose logit scale starts at `logit_scale` (default `CLIP_LOGIT_SCALE`), learned unless `fixed_logit_scale`.
+    A config that is one already keeps its learned bias and scale; `fixed_logit_scale` then stops the scale's
+    learning."""
+    if logit_scale is not None and not 0 < logit_scale <= MAX_LOGIT_SCALE:
+        raise ParameterError(f"{{0}} must be in (0, {MAX_LOGIT_SCALE:g}], got {logit_scale}", "logit_scale")
     if isinstance(config, SegmentCosineConfig):
-        if cross_attention_bias is not None:
-            raise ParameterError(
-                f"{{0}}: {literal(name)} has learned its cross-attention biases; give no starting value",
-                "cross_attention_bias",
-            )
+        for flag, value in (("cross_attention_bias", cross_attention_bias), ("logit_scale", logit_scale)):
+            if value is not None:
+                raise ParameterError(f"{{0}}: {literal(name)} has learned it already; give no starting value", flag)
+        if fixed_logit_scale:
+            config.learn_logit_scale = False
         return config
     if config.model_type != "bert":
         raise ParameterError(
@@ -156,4 +190,7 @@ def segment_cosine_config(
     for key in ("model_type", "architectures", "num_labels", "id2label", "label2id"):
         settings.pop(key, None)
     start = {} if cross_attention_bias is None else {"cross_attention_bias": cross_attention_bias}
-    return SegmentCosineConfig(**settings, **start, num_labels=1, architectures=[BertForSegmentCosine.__name__])
+    return SegmentCosineConfig(
+        **settings, **start, logit_scale=CLIP_LOGIT_SCALE if logit_scale is None else logit_scale,
+        learn_logit_scale=not fixed_logit_scale, num_labels=1, architectures=[BertForSegmentCosine.__name__],
+    )  # fmt: skip

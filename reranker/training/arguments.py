@@ -73,6 +73,11 @@ class RerankerTrainingArguments(TrainingArguments):
     cross_attention_bias: float | None = opt(
         None, "segment_cosine: where the bias on attention between query and passage starts (default -4; learned)."
     )
+    logit_scale: float | None = opt(
+        None, "segment_cosine: where the factor its cosine is multiplied by starts (default 1/0.07 = 14.3, CLIP's; "
+        "learned unless --fixed_logit_scale). The losses see scale x cosine; kl divides it by its T again.",
+    )  # fmt: skip
+    fixed_logit_scale: bool = opt(False, "segment_cosine: keep the logit scale where it starts (not learned).")
     dropout: float | None = opt(
         None, "Dropout probability of every dropout layer (default: the checkpoint's). 0 for distilling a student "
         "that starts as its teacher: dropout noise is most of its loss there (BENCHMARKS.md).",

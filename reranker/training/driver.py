@@ -96,7 +96,8 @@ def build_trainer(
     model = load_cross_encoder(
         model_args.model_name_or_path, model_args.config_name, model_args.cache_dir, model_args.model_revision,
         score_head=training_args.score_head, cross_attention_bias=training_args.cross_attention_bias,
-        dropout=training_args.dropout,
+        dropout=training_args.dropout, logit_scale=training_args.logit_scale,
+        fixed_logit_scale=training_args.fixed_logit_scale,
     )  # fmt: skip
     head_in_fp32(model)  # fp16/bf16 logits would round the loss's inputs (and the evaluator wraps it anyway)
     # sentence-transformers' CrossEncoder(path) then returns the raw logit, i.e. our score, not its sigmoid
