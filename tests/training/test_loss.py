@@ -107,6 +107,20 @@ def test_mix_is_the_weighted_sum_and_lce_alone_is_bit_for_bit():
     assert RankingLoss.parse("kl,margin_mse").needs_teacher and not RankingLoss.parse("lce,bce,listnet").needs_teacher
 
 
+def test_ranknet_with_a_teacher_that_ties_every_pair_is_zero_not_nan():
+    student = torch.tensor(STUDENT, requires_grad=True)
+    tied = torch.tensor([[1.0, 1.0, 1.0, 1.0], [-2.0, -2.0, -2.0, -2.0]])
+    loss = ranknet_loss(student, tied)
+    loss.backward()
+    assert loss.item() == 0.0
+    assert torch.equal(student.grad, torch.zeros_like(student))
+    # mixed with another loss, the batch still trains on that one instead of turning every weight into NaN
+    student.grad = None
+    mixed = RankingLoss.parse("lce,ranknet")(student, tied)
+    mixed.backward()
+    assert mixed.item() == pytest.approx(hand_lce(STUDENT), rel=1e-6) and torch.isfinite(student.grad).all()
+
+
 def test_partial_batch_is_grouped_by_the_actual_number_of_groups():
     # a final batch of 3 groups when 8 were configured: 3 x 4 logits, positives at 0, 4, 8
     groups = [[3.0, 0.0, 0.0, 0.0], [0.0, 1.0, 2.0, 3.0], [1.0, 1.0, 1.0, -2.0]]
