@@ -8,6 +8,7 @@ import torch
 
 from reranker.io.errors import ParameterError
 from reranker.training import losses
+from reranker.training.arguments import RerankerTrainingArguments
 from reranker.training.losses import RankingLoss, as_groups
 from reranker.training.losses.bce import bce_loss
 from reranker.training.losses.kl import kl_loss
@@ -146,11 +147,19 @@ def test_loss_is_computed_in_fp32_from_half_logits():
         ("lce,kl", "1", 1.0, "loss_weights gives 1 weights for 2 losses in loss"),
         ("lce", "one", 1.0, "loss_weights must be numbers, got 'one'"),
         ("kl", None, 0.0, "distill_temperature must be > 0, got 0.0"),
+        ("lce,kl", "1,-0.5", 1.0, "loss_weights must be >= 0, got -0.5"),
     ],
 )
 def test_bad_loss_settings_name_the_parameter(names, weights, temperature, message):
     with pytest.raises(ParameterError, match=message):
         RankingLoss.parse(names, weights, temperature)
+
+
+def test_negative_loss_weight_is_the_one_line_flag_error():
+    with pytest.raises(ParameterError) as error:
+        RerankerTrainingArguments(output_dir="x", loss="lce,kl", loss_weights="1,-0.5")
+    assert error.value.as_flags() == "--loss_weights must be >= 0, got -0.5"
+    assert RankingLoss.parse("lce,kl", "1,0").weights == (1.0, 0.0)  # 0 switches a loss off: allowed
 
 
 def test_a_teacher_loss_without_teacher_scores_fails():

@@ -21,7 +21,7 @@ from functools import partial
 
 import torch
 
-from reranker.io.errors import ParameterError, literal
+from reranker.io.errors import ParameterError, check_at_least, literal
 from reranker.training.losses.bce import bce_loss
 from reranker.training.losses.kl import kl_loss
 from reranker.training.losses.lce import lce_loss
@@ -53,7 +53,7 @@ class RankingLoss:
 
     @classmethod
     def parse(cls, names: str = "lce", weights: str | None = None, temperature: float = 1.0) -> RankingLoss:
-        """From the `--loss` and `--loss_weights` strings (comma-separated; weights default to 1 each)."""
+        """From the `--loss` and `--loss_weights` strings (comma-separated; weights >= 0, 1 each by default)."""
         parsed = tuple(name.strip() for name in names.split(","))
         unknown = [name for name in parsed if name not in LOSSES]
         if unknown or not all(parsed):
@@ -68,6 +68,8 @@ class RankingLoss:
                 values = tuple(float(weight) for weight in weights.split(","))
             except ValueError:
                 raise ParameterError(f"{{0}} must be numbers, got {literal(repr(weights))}", "loss_weights") from None
+            for value in values:  # a negative weight would train the model to do worse on that loss
+                check_at_least("loss_weights", value, 0)
             if len(values) != len(parsed):
                 raise ParameterError(f"{{0}} gives {len(values)} weights for {len(parsed)} losses in {{1}}",
                                      "loss_weights", "loss")  # fmt: skip
