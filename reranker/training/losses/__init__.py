@@ -11,6 +11,7 @@ scores of the same shape (None where the data has none) and returns a scalar:
 | `ranknet` | no | pairwise logistic loss over the pairs the teacher orders (without one: the positive first) |
 | `bce` | no | pointwise binary cross-entropy, the positive 1 and the negatives 0 |
 | `listnet` | no | cross-entropy of softmax(student) against softmax(teacher) (without one: of the labels) |
+| `mse` | yes | MSE between the student's and the teacher's score of every passage (sentence-transformers' MiniLM) |
 """
 
 from __future__ import annotations
@@ -27,13 +28,14 @@ from reranker.training.losses.kl import kl_loss
 from reranker.training.losses.lce import lce_loss
 from reranker.training.losses.listnet import listnet_loss
 from reranker.training.losses.margin_mse import margin_mse_loss
+from reranker.training.losses.mse import mse_loss
 from reranker.training.losses.ranknet import ranknet_loss
 
 LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "lce": lce_loss, "kl": kl_loss, "margin_mse": margin_mse_loss, "ranknet": ranknet_loss, "bce": bce_loss,
-    "listnet": listnet_loss,
+    "listnet": listnet_loss, "mse": mse_loss,
 }  # fmt: skip
-NEED_TEACHER = ("kl", "margin_mse")
+NEED_TEACHER = ("kl", "margin_mse", "mse")
 
 
 def as_groups(logits: torch.Tensor, group_size: int) -> torch.Tensor:
