@@ -69,6 +69,37 @@ def write_beir_folder(path: Path, gzip_corpus: bool = False) -> Path:
     return path
 
 
+# One ranking of the BEIR folder's documents, written two ways that trec_eval reads alike and `read_run` refused
+# until issue 24: as BEIR writes runs (rank 0 on every line), and with repeated ranks that disagree with the scores.
+BEIR_RUN_RESULTS = {"q1": {"d1": 0.5, "d3": 0.9, "d2": 0.5}, "q2": {"d5": 1.25, "d4": 1.25, "d6": 0.1}}
+REPEATED_RANKS_RUN = (
+    "q1 Q0 d1 1 2.0 t\nq1 Q0 d3 1 5.0 t\nq1 Q0 d2 2 5.0 t\nq2 Q0 d6 1 0.1 t\nq2 Q0 d4 3 0.5 t\nq2 Q0 d5 3 0.7 t\n"
+)
+# trec_eval's order of both: by score, descending, ties by docid, descending (d2 before d1 and d5 before d4 in
+# BEIR's, d3 before d2 in the other)
+TREC_EVAL_ORDER = {"q1": ["d3", "d2", "d1"], "q2": ["d5", "d4", "d6"]}
+
+
+def write_beir_runfile(path: Path, results: dict[str, dict[str, float]], run_name: str = "beir") -> Path:
+    """`results` written as BEIR's `beir.util.save_runfile` writes a run: each query's documents sorted by score,
+    descending (ties in dict order), as `qid Q0 docid 0 score run_name` lines, the rank 0 on every line."""
+    with open(path, "w") as out:
+        for qid, scores in results.items():
+            for docid, score in sorted(scores.items(), key=lambda item: item[1], reverse=True):
+                out.write(f"{qid} Q0 {docid} 0 {score} {run_name}\n")
+    return path
+
+
+@pytest.fixture(params=["beir", "repeated_ranks"])
+def tied_rank_run(request, tmp_path) -> Path:
+    """The ranking above as a run file, written as BEIR writes one or with repeated ranks."""
+    if request.param == "beir":
+        return write_beir_runfile(tmp_path / "beir.run.trec", BEIR_RUN_RESULTS)
+    path = tmp_path / "repeated.run.trec"
+    path.write_text(REPEATED_RANKS_RUN)
+    return path
+
+
 @pytest.fixture
 def beir_folder(tmp_path) -> Path:
     return write_beir_folder(tmp_path / "beir")

@@ -16,7 +16,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--qrels", default=None, help="TREC qrels (qid 0 docid rel), MS MARCO qrels TSV, or BEIR qrels TSV."
     )
-    parser.add_argument("--run", required=True, help="Run: MS MARCO (qid docid rank) or TREC 6 columns.")
+    parser.add_argument(
+        "--run", required=True,
+        help="Run: MS MARCO (qid docid rank) or TREC 6 columns (ranked by score, as trec_eval; the rank column is not "
+        "read).",
+    )  # fmt: skip
     parser.add_argument("--run_format", default="auto", choices=RUN_FORMATS, help="Run format (default: detect).")
     parser.add_argument(
         "--metrics", nargs="*", default=list(DEFAULT_METRICS), help="ir_measures names, e.g. nDCG@10 RR@10 R@1000."

@@ -1,10 +1,9 @@
 """Ranking metrics: the official MS MARCO MRR@10, and any ir_measures metric over the same ranking.
 
-Ordering: a query's candidates are ranked by the run's rank column (for score files: by position in the file);
-a rank may appear only once per query (`read_run` checks). The official MS MARCO script does the same, while
-trec_eval re-sorts by score and breaks ties by docid, which differs on tied or inconsistent scores. Every metric
-is averaged over ALL queries of the qrels, a query missing from the run counting 0 (trec_eval's `-c`; the
-official MRR@10 does the same).
+Ordering: a query's candidates are ranked by `RunEntry.rank` as `read_run` sets it: a TREC run's in trec_eval's
+order (by score, ties by docid descending; its rank column ignored), an MS MARCO run's by its rank column (as the
+official MS MARCO script), a score file's by position in the file. Every metric is averaged over ALL queries of the
+qrels, a query missing from the run counting 0 (trec_eval's `-c`; the official MRR@10 does the same).
 """
 
 from __future__ import annotations

@@ -2,6 +2,14 @@
 
 Three-column files are told apart by their third column: a run whose third column counts 1, 2, 3, ... within
 every query is an MS MARCO rank file; anything else is a score file.
+
+What orders a query's candidates, and so what `RunEntry.rank` holds (1..n, every consumer reads the same run):
+
+- TREC: the score, as trec_eval reads the file (`trec_eval_order`): the rank column must be an integer and is
+  otherwise ignored, so that BEIR's runs (rank 0 on every line) and runs with repeated ranks are read, as trec_eval,
+  ranx and BEIR read them. The ranks are reassigned 1..n in that order.
+- MS MARCO: the rank column, as the official MS MARCO script reads it (each rank >= 1 and once per query).
+- score: the line order (our inference writes each query sorted by score).
 """
 
 from __future__ import annotations
@@ -25,7 +33,8 @@ OUTPUT_FORMAT_NAMES = (*OUTPUT_FORMATS, *FORMAT_ALIASES)  # what the command lin
 
 
 class RunEntry(NamedTuple):
-    """One ranked candidate. `rank` is 1-based; for a score file it is the position in the file."""
+    """One ranked candidate. `rank` is 1-based: a TREC run's position in trec_eval's order, an MS MARCO run's rank
+    column, a score file's position in the file."""
 
     qid: str
     docid: str
@@ -40,6 +49,22 @@ Run = dict[str, list[RunEntry]]
 def ranked(entries: list[RunEntry]) -> list[RunEntry]:
     """A query's candidates in rank order."""
     return sorted(entries, key=lambda entry: entry.rank)
+
+
+def trec_eval_order(entries: list[RunEntry]) -> list[RunEntry]:
+    """A query's TREC candidates in trec_eval's order, their ranks reassigned 1..n in it.
+
+    trec_eval ignores the rank column: it sorts by score, descending, and breaks ties by docno, descending
+    (usnistgov/trec_eval, form_res_rels.c: `comp_sim_docno` returns `strcmp(p2->docno, p1->docno)` on equal sims);
+    pytrec_eval, and so ir_measures, run the same code. Python orders str by code point, as strcmp orders UTF-8.
+
+    Example:
+        >>> [(e.docid, e.rank) for e in trec_eval_order([RunEntry("q", "a", 0, 1.0), RunEntry("q", "b", 0, 1.0),
+        ...                                              RunEntry("q", "c", 0, 2.0)])]
+        [('c', 1), ('b', 2), ('a', 3)]
+    """
+    ordered = sorted(entries, key=lambda entry: (entry.score, entry.docid), reverse=True)
+    return [RunEntry(qid, docid, rank, score, line) for rank, (qid, docid, _, score, line) in enumerate(ordered, 1)]
 
 
 def _detect_three_column_format(rows: list[tuple[int, str, str, str, str]]) -> str:
@@ -78,10 +103,20 @@ def _parse_rows(path: str | os.PathLike, run_format: str) -> tuple[str, list[tup
 
 
 def read_run(path: str | os.PathLike, run_format: str = "auto", depth: int | None = None) -> Run:
-    """Read a run into qid -> entries (queries in first-appearance order, entries in file order).
+    """Read a run into qid -> entries: queries in first-appearance order, each query's entries in rank order.
 
-    Every line is checked (column count, numbers, duplicate (qid, docid)); only the first `depth` entries of
-    each query are kept. For MS MARCO rank files the score is `-rank`, so that higher is better everywhere.
+    Every line is checked (column count, numbers, duplicate (qid, docid)); only each query's best `depth` entries
+    are kept. The order, and so the ranks, is the module's: a TREC run's by score as trec_eval's (ranks 1..n in it,
+    whatever its rank column says), an MS MARCO run's by its rank column (score `-rank`, so that higher is better
+    everywhere), a score file's by line.
+
+    Args:
+        path: the run file.
+        run_format: `trec`, `marco`, `score`, or `auto` (6 columns: TREC; 3: told apart by the third column).
+        depth: the entries kept per query (None: all).
+
+    Returns:
+        qid -> the query's entries, best first.
     """
     if run_format not in RUN_FORMATS:
         raise ParameterError(f"{{0}} must be one of {', '.join(RUN_FORMATS)}, got {literal(repr(run_format))}",
@@ -97,20 +132,28 @@ def read_run(path: str | os.PathLike, run_format: str = "auto", depth: int | Non
         if docid in docids:
             raise InputError(path, line, f"duplicate candidate {docid!r} for query {qid!r}")
         docids.add(docid)
-        position = len(docids)
         if run_format == "score":
-            rank, score = position, parse_float(score_text, "score", path, line)
+            rank, score = len(docids), parse_float(score_text, "score", path, line)
+        elif run_format == "trec":
+            parse_int(rank_text, "rank", path, line)  # checked as a number, then ignored as trec_eval ignores it
+            rank, score = 0, parse_float(score_text, "score", path, line)  # ranked by trec_eval_order below
         else:
-            rank = parse_int(rank_text, "rank", path, line)
-            if rank < 1:
-                raise InputError(path, line, f"rank must be >= 1, got {rank}")
-            if rank in ranks.setdefault(qid, set()):
-                raise InputError(path, line, f"rank {rank} appears twice for query {qid!r}")
-            ranks[qid].add(rank)
-            score = -float(rank) if run_format == "marco" else parse_float(score_text, "score", path, line)
-        if depth is None or position <= depth:
-            entries.append(RunEntry(qid, docid, rank, score, line))
-    return run
+            rank = _marco_rank(rank_text, ranks.setdefault(qid, set()), qid, path, line)
+            score = -float(rank)
+        entries.append(RunEntry(qid, docid, rank, score, line))
+    order = trec_eval_order if run_format == "trec" else ranked
+    return {qid: order(entries)[:depth] for qid, entries in run.items()}
+
+
+def _marco_rank(text: str, taken: set[int], qid: str, path: str | os.PathLike, line: int) -> int:
+    """An MS MARCO rank column's value: its candidates' order, so each rank is >= 1 and once per query."""
+    rank = parse_int(text, "rank", path, line)
+    if rank < 1:
+        raise InputError(path, line, f"rank must be >= 1, got {rank}")
+    if rank in taken:
+        raise InputError(path, line, f"rank {rank} appears twice for query {qid!r}")
+    taken.add(rank)
+    return rank
 
 
 def format_score(score: float) -> str:

@@ -60,7 +60,7 @@ class RerankerTrainingArguments(TrainingArguments):
     warmup_ratio: float = opt(0.1, "Share of the steps spent warming up (if no warmup_steps).")
     remove_unused_columns: bool = opt(False, "Keep False: groups are built from raw rows.")
     loss: str = opt("lce", f"Loss, or losses mixed: comma-separated, of {', '.join(LOSSES)} (see README).")
-    loss_weights: str | None = opt(None, "Weights of the --loss losses, comma-separated (default: 1 each).")
+    loss_weights: str | None = opt(None, "Weights (>= 0) of the --loss losses, comma-separated (default: 1 each).")
     distill_temperature: float = opt(1.0, "Temperature T of the kl loss (scaled by T^2).")
     pairs_per_forward: int | None = opt(
         None, "Run at most this many pairs through the model at once, with gradient caching (large groups)."

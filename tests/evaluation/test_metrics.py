@@ -1,10 +1,13 @@
 import math
 
+import ir_measures
 import pytest
 
+from reranker.cli.evaluate import main
 from reranker.evaluation.metrics import evaluate, ir_measures_scores, official_mrr_at_10
 from reranker.io.qrels import read_qrels
 from reranker.io.runs import RunEntry, read_run
+from tests.conftest import BEIR_QRELS
 
 
 def run_of(ranked: dict[str, list[str]]):
@@ -45,13 +48,34 @@ def test_graded_ndcg_and_recall():
     assert scores["R@1"] == pytest.approx(0.5) and scores["R@100"] == pytest.approx(1.0)
 
 
-def test_rank_column_decides_not_score_or_file_order(tmp_path):
+def test_trec_runs_are_ranked_by_score_and_marco_runs_by_their_rank_column(tmp_path):
     qrels = {"1": {"a": 1}}
-    path = tmp_path / "r.trec"
-    path.write_text("1 Q0 b 2 9.0 t\n1 Q0 a 1 1.0 t\n")  # a has the lower score but rank 1
-    run = read_run(path)
-    assert official_mrr_at_10(qrels, run) == 1.0
-    assert ir_measures_scores(qrels, run, ["RR@10"])["RR@10"] == 1.0
+    trec = tmp_path / "r.trec"
+    trec.write_text("1 Q0 b 2 9.0 t\n1 Q0 a 1 1.0 t\n")  # a has rank 1 but the lower score: trec_eval puts b first
+    marco = tmp_path / "r.tsv"
+    marco.write_text("1\tb\t2\n1\ta\t1\n")  # no scores: the rank column is the order (the official script's)
+    for path, run_format, expected in [(trec, "auto", 0.5), (marco, "marco", 1.0)]:
+        run = read_run(path, run_format)
+        assert official_mrr_at_10(qrels, run) == expected
+        assert ir_measures_scores(qrels, run, ["RR@10"])["RR@10"] == expected
+
+
+def test_beir_and_repeated_rank_runs_evaluate_as_trec_eval(tied_rank_run, beir_folder, capsys):
+    main(["--beir", str(beir_folder), "--run", str(tied_rank_run), "--metrics", "RR@10", "nDCG@10"])
+    # q1: d3, d2, d1 with d1 relevant (grade 1): RR 1/3, nDCG 1/log2(4); q2: d5 (grade 1), d4 (grade 2), d6: RR 1
+    mrr = (1 / 3 + 1) / 2
+    ndcg = (1 / math.log2(4) + (1 + 2 / math.log2(3)) / (2 + 1 / math.log2(3))) / 2
+    assert capsys.readouterr().out.splitlines() == [
+        "#####################", f"MRR @10: {mrr}", "QueriesRanked: 2", "#####################",
+        f"RR@10: {mrr:.4f}", f"nDCG@10: {ndcg:.4f}",
+        "QueriesWithoutCandidates: 0 (of the qrels' queries; counted as 0)",
+    ]  # fmt: skip
+    # trec_eval's own code (pytrec_eval, through ir_measures) reading the file itself gives the same; RR, not RR@10,
+    # which ir_measures computes with its msmarco provider, ties by docid ascending (0.75 here)
+    measures = [ir_measures.parse_measure("RR"), ir_measures.parse_measure("nDCG@10")]
+    qrels = [ir_measures.Qrel(qid, docid, grade) for qid, docid, grade in BEIR_QRELS["test"]]
+    direct = ir_measures.calc_aggregate(measures, qrels, ir_measures.read_trec_run(str(tied_rank_run)))
+    assert [direct[measure] for measure in measures] == pytest.approx([mrr, ndcg], abs=1e-12)
 
 
 def test_report_has_the_official_block():
@@ -72,8 +96,7 @@ def test_cross_check_with_ir_measures_on_real_bm25_run(offline_data):
     assert official == pytest.approx(0.3678, abs=5e-5)  # offline/README.md, also trec_eval's value
     assert ir_measures_scores(qrels, run, ["RR@10"])["RR@10"] == pytest.approx(official, abs=1e-12)
 
-    import ir_measures  # an independent path: ir_measures parsing the file itself, trec_eval (pytrec_eval) semantics
-
+    # an independent path: ir_measures parsing the file itself, trec_eval (pytrec_eval) semantics
     qrels_iter = ir_measures.read_trec_qrels(str(offline_data / "dev600" / "qrels.txt"))
     run_iter = ir_measures.read_trec_run(str(offline_data / "dev600" / "run.bm25.trec"))
     direct = ir_measures.calc_aggregate([ir_measures.parse_measure("RR@10"), ir_measures.parse_measure("nDCG@10")],

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from reranker.first_stage.prepare import join_run_with_texts
+from reranker.first_stage.prepare import join_run_with_texts, prepare_rerank_file
 from reranker.io.corpus import load_passages
 from reranker.io.errors import InputError
 from reranker.io.queries import read_queries
@@ -86,3 +86,16 @@ def test_missing_query_and_passage_are_errors_and_leave_no_file(files):
     )
     assert (stats.candidates, stats.skipped_missing) == (1, 1)
     assert [r["docid"] for r in lines(out)] == ["d2"]
+
+
+def test_beir_and_repeated_rank_runs_are_prepared_in_trec_eval_order(tied_rank_run, beir_folder, tmp_path):
+    """Rank 0 on every line (BEIR's runs) or repeated ranks: each query's best 2 by score, ties by docid descending."""
+    out = tmp_path / "rerank.jsonl"
+    stats = prepare_rerank_file(
+        str(beir_folder / "queries.jsonl"), str(beir_folder / "corpus.jsonl"), str(tied_rank_run), str(out), depth=2
+    )
+    assert (stats.queries, stats.candidates, stats.skipped_missing) == (2, 4, 0)
+    rows = lines(out)
+    assert [(r["query_id"], r["docid"]) for r in rows] == [("q1", "d3"), ("q1", "d2"), ("q2", "d5"), ("q2", "d4")]
+    assert {r["query"] for r in rows[:2]} == {"what is in a lobster roll sandwich"}
+    assert [(r["docid"], r["title"]) for r in rows[:2]] == [("d3", "Bread"), ("d2", "Lobsters")]

@@ -6,6 +6,7 @@ import pytest
 from reranker.io.errors import InputError
 from reranker.io.qrels import read_qrels
 from reranker.io.runs import format_score, iter_score_blocks, read_run, write_marco_lines, write_trec_lines
+from tests.conftest import TREC_EVAL_ORDER
 
 
 def write(tmp_path, name, text):
@@ -46,13 +47,44 @@ def test_depth_keeps_the_first_entries_per_query(tmp_path):
         ("1 Q0 a x 9.5 bm25\n", r"r\.txt:1: rank must be an integer, got 'x'"),
         ("1 Q0 a 1 nan bm25\n", r"r\.txt:1: score must be finite"),
         ("1 a 1\n1 a 2\n", r"r\.txt:2: duplicate candidate 'a' for query '1'"),
-        ("1 Q0 a 1 2 t\n1 Q0 b 1 1 t\n", r"r\.txt:2: rank 1 appears twice for query '1'"),
+        ("1 Q0 a 1 2 t\n1 Q0 a 2 1 t\n", r"r\.txt:2: duplicate candidate 'a' for query '1'"),
         ("", r"r\.txt: file is empty"),
     ],
 )
 def test_bad_runs(tmp_path, text, message):
     with pytest.raises(InputError, match=message):
         read_run(write(tmp_path, "r.txt", text))
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("1 a 1\n1 b 1\n", r"r\.txt:2: rank 1 appears twice for query '1'"),
+        ("1 a 0\n", r"r\.txt:1: rank must be >= 1, got 0"),
+    ],
+)
+def test_marco_rank_column_is_the_order_so_it_must_be_one(tmp_path, text, message):
+    with pytest.raises(InputError, match=message):
+        read_run(write(tmp_path, "r.txt", text), "marco")
+
+
+def test_trec_runs_are_read_as_trec_eval_reads_them(tied_rank_run):
+    """BEIR's rank 0 on every line, or repeated ranks: ordered by score, ties by docid descending, ranked 1..n."""
+    run = read_run(tied_rank_run)
+    assert {qid: [e.docid for e in entries] for qid, entries in run.items()} == TREC_EVAL_ORDER
+    assert all([e.rank for e in entries] == [1, 2, 3] for entries in run.values())
+    scores = [[e.score for e in entries] for entries in run.values()]
+    assert all(query == sorted(query, reverse=True) for query in scores)
+    # depth keeps the best of that order, not the first lines of the file
+    assert {qid: [e.docid for e in entries] for qid, entries in read_run(tied_rank_run, depth=2).items()} == {
+        "q1": ["d3", "d2"], "q2": ["d5", "d4"],
+    }  # fmt: skip
+
+
+def test_a_trec_rank_column_that_contradicts_the_scores_is_ignored(tmp_path):
+    run = read_run(write(tmp_path, "r.trec", "1 Q0 a 1 1.0 t\n1 Q0 b 2 9.0 t\n1 Q0 c 3 5 t\n"))
+    assert [(e.docid, e.rank, e.score, e.line) for e in run["1"]] == [("b", 1, 9.0, 2), ("c", 2, 5.0, 3),
+                                                                        ("a", 3, 1.0, 1)]  # fmt: skip
 
 
 def test_writers_exact_lines():

@@ -7,7 +7,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, TrainerCallback
 
 from reranker import train
-from reranker.io.errors import InputError, UsageError
+from reranker.io.errors import InputError, ParameterError, UsageError
 from reranker.model.arguments import ModelArguments
 from reranker.training.arguments import RerankerTrainingArguments, TrainDataArguments
 from reranker.training.driver import build_trainer, resolve_resume_checkpoint
@@ -133,6 +133,13 @@ def test_flag_validation():
         TrainDataArguments(dataset_name="x.jsonl", q_max_len=0)
     with pytest.raises(UsageError, match="warmup_ratio"):
         RerankerTrainingArguments(output_dir="x", warmup_ratio=1.5)
+
+
+@pytest.mark.parametrize("loss", ["kl", "mse"])
+def test_a_teacher_loss_on_data_without_scores_stops_at_startup(tiny_model_dir, train_file, tmp_path, loss):
+    with pytest.raises(ParameterError, match=rf"^loss {loss} needs teacher scores, and .*train10\.jsonl has passages "
+                       "without a 'score'"):  # fmt: skip
+        build_trainer(*arguments(tiny_model_dir, train_file, tmp_path / "out", loss=loss))
 
 
 def test_fp16_without_gpu_falls_back_to_fp32():

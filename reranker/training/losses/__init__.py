@@ -11,6 +11,7 @@ scores of the same shape (None where the data has none) and returns a scalar:
 | `ranknet` | no | pairwise logistic loss over the pairs the teacher orders (without one: the positive first) |
 | `bce` | no | pointwise binary cross-entropy, the positive 1 and the negatives 0 |
 | `listnet` | no | cross-entropy of softmax(student) against softmax(teacher) (without one: of the labels) |
+| `mse` | yes | MSE between the student's and the teacher's score of every passage (sentence-transformers' MiniLM) |
 """
 
 from __future__ import annotations
@@ -21,19 +22,20 @@ from functools import partial
 
 import torch
 
-from reranker.io.errors import ParameterError, literal
+from reranker.io.errors import ParameterError, check_at_least, literal
 from reranker.training.losses.bce import bce_loss
 from reranker.training.losses.kl import kl_loss
 from reranker.training.losses.lce import lce_loss
 from reranker.training.losses.listnet import listnet_loss
 from reranker.training.losses.margin_mse import margin_mse_loss
+from reranker.training.losses.mse import mse_loss
 from reranker.training.losses.ranknet import ranknet_loss
 
 LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "lce": lce_loss, "kl": kl_loss, "margin_mse": margin_mse_loss, "ranknet": ranknet_loss, "bce": bce_loss,
-    "listnet": listnet_loss,
+    "listnet": listnet_loss, "mse": mse_loss,
 }  # fmt: skip
-NEED_TEACHER = ("kl", "margin_mse")
+NEED_TEACHER = ("kl", "margin_mse", "mse")
 
 
 def as_groups(logits: torch.Tensor, group_size: int) -> torch.Tensor:
@@ -53,7 +55,7 @@ class RankingLoss:
 
     @classmethod
     def parse(cls, names: str = "lce", weights: str | None = None, temperature: float = 1.0) -> RankingLoss:
-        """From the `--loss` and `--loss_weights` strings (comma-separated; weights default to 1 each)."""
+        """From the `--loss` and `--loss_weights` strings (comma-separated; weights >= 0, 1 each by default)."""
         parsed = tuple(name.strip() for name in names.split(","))
         unknown = [name for name in parsed if name not in LOSSES]
         if unknown or not all(parsed):
@@ -68,6 +70,8 @@ class RankingLoss:
                 values = tuple(float(weight) for weight in weights.split(","))
             except ValueError:
                 raise ParameterError(f"{{0}} must be numbers, got {literal(repr(weights))}", "loss_weights") from None
+            for value in values:  # a negative weight would train the model to do worse on that loss
+                check_at_least("loss_weights", value, 0)
             if len(values) != len(parsed):
                 raise ParameterError(f"{{0}} gives {len(values)} weights for {len(parsed)} losses in {{1}}",
                                      "loss_weights", "loss")  # fmt: skip

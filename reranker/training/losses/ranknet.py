@@ -4,6 +4,7 @@
 
 Inputs: student scores `s`, (groups, group size); the order comes from the teacher's scores `t` when given
 (pairs the teacher ties are left out), else from the labels: the positive (column 0) above every negative.
+A batch whose teacher ties every pair orders nothing: its loss is 0 (with zero gradients), not the empty mean's NaN.
 """
 
 from __future__ import annotations
@@ -24,4 +25,5 @@ def ranknet_loss(student: torch.Tensor, teacher: torch.Tensor | None = None) -> 
         teacher[:, 0] = 1.0
     above = teacher.unsqueeze(2) > teacher.unsqueeze(1)  # above[g, i, j]: i should rank above j
     differences = student.unsqueeze(2) - student.unsqueeze(1)
-    return F.softplus(-differences[above]).mean()
+    pair_losses = F.softplus(-differences[above])
+    return pair_losses.sum() / max(pair_losses.numel(), 1)  # no ordered pair: 0, where .mean() gives NaN
