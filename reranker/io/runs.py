@@ -5,9 +5,10 @@ every query is an MS MARCO rank file; anything else is a score file.
 
 What orders a query's candidates, and so what `RunEntry.rank` holds (1..n, every consumer reads the same run):
 
-- TREC: the score, as trec_eval reads the file (`trec_eval_order`): the rank column must be an integer and is
-  otherwise ignored, so that BEIR's runs (rank 0 on every line) and runs with repeated ranks are read, as trec_eval,
-  ranx and BEIR read them. The ranks are reassigned 1..n in that order.
+- TREC: the rank column where it orders the query (every rank >= 1, none twice), as the official MS MARCO
+  script reads ranks; where it does not (BEIR's `save_runfile` writes rank 0 on every line; some tools repeat
+  ranks), the score, as trec_eval reads every run (`trec_eval_order`), the ranks reassigned 1..n in that order.
+  Such files are read, as trec_eval, ranx, Tevatron and BEIR read them, instead of refused.
 - MS MARCO: the rank column, as the official MS MARCO script reads it (each rank >= 1 and once per query).
 - score: the line order (our inference writes each query sorted by score).
 """
@@ -106,9 +107,9 @@ def read_run(path: str | os.PathLike, run_format: str = "auto", depth: int | Non
     """Read a run into qid -> entries: queries in first-appearance order, each query's entries in rank order.
 
     Every line is checked (column count, numbers, duplicate (qid, docid)); only each query's best `depth` entries
-    are kept. The order, and so the ranks, is the module's: a TREC run's by score as trec_eval's (ranks 1..n in it,
-    whatever its rank column says), an MS MARCO run's by its rank column (score `-rank`, so that higher is better
-    everywhere), a score file's by line.
+    are kept. The order, and so the ranks, is the module's: a TREC run's by its rank column, or by score as
+    trec_eval's where the rank column is 0 or repeated in the query (ranks then 1..n in that order); an MS MARCO
+    run's by its rank column (score `-rank`, so that higher is better everywhere); a score file's by line.
 
     Args:
         path: the run file.
@@ -135,14 +136,21 @@ def read_run(path: str | os.PathLike, run_format: str = "auto", depth: int | Non
         if run_format == "score":
             rank, score = len(docids), parse_float(score_text, "score", path, line)
         elif run_format == "trec":
-            parse_int(rank_text, "rank", path, line)  # checked as a number, then ignored as trec_eval ignores it
-            rank, score = 0, parse_float(score_text, "score", path, line)  # ranked by trec_eval_order below
+            rank, score = parse_int(rank_text, "rank", path, line), parse_float(score_text, "score", path, line)
         else:
             rank = _marco_rank(rank_text, ranks.setdefault(qid, set()), qid, path, line)
             score = -float(rank)
         entries.append(RunEntry(qid, docid, rank, score, line))
-    order = trec_eval_order if run_format == "trec" else ranked
+    order = _trec_order if run_format == "trec" else ranked
     return {qid: order(entries)[:depth] for qid, entries in run.items()}
+
+
+def _trec_order(entries: list[RunEntry]) -> list[RunEntry]:
+    """A TREC query's entries by their rank column, or in trec_eval's order where it is 0 or repeated."""
+    ranks = [entry.rank for entry in entries]
+    if min(ranks) >= 1 and len(set(ranks)) == len(ranks):
+        return ranked(entries)
+    return trec_eval_order(entries)
 
 
 def _marco_rank(text: str, taken: set[int], qid: str, path: str | os.PathLike, line: int) -> int:

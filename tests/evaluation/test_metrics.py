@@ -48,16 +48,16 @@ def test_graded_ndcg_and_recall():
     assert scores["R@1"] == pytest.approx(0.5) and scores["R@100"] == pytest.approx(1.0)
 
 
-def test_trec_runs_are_ranked_by_score_and_marco_runs_by_their_rank_column(tmp_path):
+def test_a_rank_column_that_orders_the_query_decides_not_score_or_file_order(tmp_path):
     qrels = {"1": {"a": 1}}
     trec = tmp_path / "r.trec"
-    trec.write_text("1 Q0 b 2 9.0 t\n1 Q0 a 1 1.0 t\n")  # a has rank 1 but the lower score: trec_eval puts b first
+    trec.write_text("1 Q0 b 2 9.0 t\n1 Q0 a 1 1.0 t\n")  # a has the lower score but rank 1
     marco = tmp_path / "r.tsv"
-    marco.write_text("1\tb\t2\n1\ta\t1\n")  # no scores: the rank column is the order (the official script's)
-    for path, run_format, expected in [(trec, "auto", 0.5), (marco, "marco", 1.0)]:
+    marco.write_text("1\tb\t2\n1\ta\t1\n")
+    for path, run_format in ((trec, "auto"), (marco, "marco")):
         run = read_run(path, run_format)
-        assert official_mrr_at_10(qrels, run) == expected
-        assert ir_measures_scores(qrels, run, ["RR@10"])["RR@10"] == expected
+        assert official_mrr_at_10(qrels, run) == 1.0
+        assert ir_measures_scores(qrels, run, ["RR@10"])["RR@10"] == 1.0
 
 
 def test_beir_and_repeated_rank_runs_evaluate_as_trec_eval(tied_rank_run, beir_folder, capsys):

@@ -69,10 +69,8 @@ def test_runs_trec_marco_and_scores(tmp_path_factory, queries):
     from_marco = read_run(save(tmp_path_factory, "r.marco", marco.getvalue()))
     blocks = list(iter_score_blocks(save(tmp_path_factory, "s.txt", score_file.getvalue())))
     for qid, scored in queries:
-        # TREC reads back in trec_eval's order whatever its rank column: by score, ties by docid descending
-        in_trec_eval_order = sorted(scored, key=lambda pair: (pair[1], pair[0]), reverse=True)
         assert [(e.docid, e.rank, np.float32(e.score)) for e in from_trec[qid]] == [
-            (d, r, np.float32(s)) for r, (d, s) in enumerate(in_trec_eval_order, 1)
+            (d, r, np.float32(s)) for r, (d, s) in enumerate(scored, 1)
         ]
         assert [(e.docid, e.rank) for e in from_marco[qid]] == [(d, r) for r, (d, _) in enumerate(scored, 1)]
     assert [(q, [(d, np.float32(s)) for d, s in b]) for q, b in blocks] == [

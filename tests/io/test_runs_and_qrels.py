@@ -68,7 +68,7 @@ def test_marco_rank_column_is_the_order_so_it_must_be_one(tmp_path, text, messag
         read_run(write(tmp_path, "r.txt", text), "marco")
 
 
-def test_trec_runs_are_read_as_trec_eval_reads_them(tied_rank_run):
+def test_trec_runs_without_a_usable_rank_column_are_read_as_trec_eval_reads_them(tied_rank_run):
     """BEIR's rank 0 on every line, or repeated ranks: ordered by score, ties by docid descending, ranked 1..n."""
     run = read_run(tied_rank_run)
     assert {qid: [e.docid for e in entries] for qid, entries in run.items()} == TREC_EVAL_ORDER
@@ -81,10 +81,14 @@ def test_trec_runs_are_read_as_trec_eval_reads_them(tied_rank_run):
     }  # fmt: skip
 
 
-def test_a_trec_rank_column_that_contradicts_the_scores_is_ignored(tmp_path):
-    run = read_run(write(tmp_path, "r.trec", "1 Q0 a 1 1.0 t\n1 Q0 b 2 9.0 t\n1 Q0 c 3 5 t\n"))
-    assert [(e.docid, e.rank, e.score, e.line) for e in run["1"]] == [("b", 1, 9.0, 2), ("c", 2, 5.0, 3),
-                                                                        ("a", 3, 1.0, 1)]  # fmt: skip
+def test_a_trec_rank_column_is_the_order_where_it_orders_its_query(tmp_path):
+    """Query 1's ranks order it (against its scores): kept. Query 2 repeats rank 1: its scores decide, as
+    trec_eval's, and its ranks become 1..n."""
+    text = "1 Q0 a 1 1.0 t\n1 Q0 b 3 9.0 t\n1 Q0 c 2 5 t\n2 Q0 x 1 1.0 t\n2 Q0 y 1 3.0 t\n"
+    run = read_run(write(tmp_path, "r.trec", text))
+    assert [(e.docid, e.rank, e.score, e.line) for e in run["1"]] == [("a", 1, 1.0, 1), ("c", 2, 5.0, 3),
+                                                                        ("b", 3, 9.0, 2)]  # fmt: skip
+    assert [(e.docid, e.rank, e.score) for e in run["2"]] == [("y", 1, 3.0), ("x", 2, 1.0)]
 
 
 def test_writers_exact_lines():
