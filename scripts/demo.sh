@@ -7,7 +7,8 @@
 #           run, and optionally val/; default ../shared/data/offline, else a small slice downloaded from the Hub
 #   OUT     where models and files go (default: demo); SEED (default 42); EPOCHS (default: the recipe's)
 #   MODEL   starting weights (default: MiniLM-L6); TEACHER the teacher of recipes that need one (default: MODEL,
-#           as a zero-shot bi-encoder when it is a sentence-transformers folder with pooling: self-distillation)
+#           as a zero-shot bi-encoder when it is a sentence-transformers folder with pooling: self-distillation;
+#           none when the training rows carry teacher scores already)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RECIPE=${RECIPE:-bi-encoder-self-distill}
@@ -38,9 +39,15 @@ P_MAX=$(recipe_flag p_max_len 128)
 echo "recipe: $ARGS  data: $DATA  eval: $EVAL  model: $MODEL  seed: $SEED  out: $OUT"
 
 if grep -qE -- '--loss [^ ]*(kl|mse)' "$ARGS"; then  # the recipe learns from a teacher's scores (mse, margin_mse)
-  TEACHER=${TEACHER:-$MODEL}
-  time python -m reranker.teacher_scores --teacher "$TEACHER" --input "$TRAIN" --output "$OUT/train.teacher.jsonl.gz"
-  TRAIN=$OUT/train.teacher.jsonl.gz
+  # rows that carry scores already (e.g. imported published teacher scores) keep them: the stage would refuse them
+  if python -m reranker.teacher_scores --input "$TRAIN" --has_scores; then
+    echo "skipping the teacher stage: $TRAIN already carries teacher scores"
+  else
+    TEACHER=${TEACHER:-$MODEL}
+    time python -m reranker.teacher_scores --teacher "$TEACHER" --input "$TRAIN" \
+      --output "$OUT/train.teacher.jsonl.gz"
+    TRAIN=$OUT/train.teacher.jsonl.gz
+  fi
 fi
 time python train_reranker.py --args_file "$ARGS" --output_dir "$OUT/reranker" --model_name_or_path "$MODEL" \
   --dataset_name "$TRAIN" --seed "$SEED" ${EPOCHS:+--num_train_epochs "$EPOCHS"} --logging_steps 10 \

@@ -14,10 +14,18 @@ class InputError(ValueError):
         self.path = None if path is None else os.fspath(path)
         self.line = line
         self.message = message
-        where = self.path or "<input>"
-        if line is not None:
-            where = f"{where}:{line}"
-        super().__init__(f"{where}: {message}")
+        super().__init__(f"{location(path, line)}: {message}")
+
+
+def location(path: str | os.PathLike | None, line: int | None) -> str:
+    """Where an input error is, as every error message writes it: `file:line`, `file` or `<input>`.
+
+    Example:
+        >>> location("train.jsonl", 3)
+        'train.jsonl:3'
+    """
+    where = (None if path is None else os.fspath(path)) or "<input>"
+    return where if line is None else f"{where}:{line}"
 
 
 class UsageError(ValueError):

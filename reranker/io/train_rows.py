@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from reranker.io.arrow_cache import dataset_from_files
@@ -99,6 +99,51 @@ def is_flag_embedding_row(record: dict) -> bool:
     return "pos" in record and "neg" in record and "positive_passages" not in record
 
 
+def scored_field(record: dict) -> str | None:
+    """The first field of a record (as written) that holds a teacher score, named as errors name it, or None.
+
+    A score is what `check_train_row` reads as one: a passage's `score` that is not null (Tevatron), a row's
+    `pos_scores` or `neg_scores` that is not null (FlagEmbedding).
+
+    Args:
+        record: a training row as read from the file, checked or not.
+
+    Returns:
+        E.g. `positive_passages[0]: field 'score'` or `field 'pos_scores'`; None if no passage has a score.
+
+    Example:
+        >>> scored_field({"query": "q", "pos": ["a"], "neg": ["b"], "pos_scores": [1.0], "neg_scores": [0.0]})
+        "field 'pos_scores'"
+    """
+    if is_flag_embedding_row(record):
+        return next((f"field '{key}'" for _, key in FLAG_EMBEDDING_LISTS.values() if record.get(key) is not None),
+                    None)  # fmt: skip
+    for key in PASSAGE_LISTS:
+        passages = record.get(key)
+        for number, passage in enumerate(passages if isinstance(passages, list) else []):
+            if isinstance(passage, dict) and passage.get("score") is not None:
+                return f"{key}[{number}]: field 'score'"
+    return None
+
+
+def without_scores(record: dict) -> dict:
+    """The record with every teacher score taken out (a copy; a malformed record is left for the check to name).
+
+    Example:
+        >>> without_scores({"query": "q", "pos": ["a"], "neg": ["b"], "pos_scores": [1.0], "neg_scores": [0.0]})
+        {'query': 'q', 'pos': ['a'], 'neg': ['b']}
+    """
+    if is_flag_embedding_row(record):
+        scores = {key for _, key in FLAG_EMBEDDING_LISTS.values()}
+        return {key: value for key, value in record.items() if key not in scores}
+    stripped = dict(record)
+    for key in PASSAGE_LISTS:
+        if isinstance(record.get(key), list):
+            stripped[key] = [{name: value for name, value in passage.items() if name != "score"}
+                             if isinstance(passage, dict) else passage for passage in record[key]]  # fmt: skip
+    return stripped
+
+
 def check_train_row(record: dict, path: str | os.PathLike, line: int) -> dict:
     """Check one training row (Tevatron or FlagEmbedding) and return it in the Tevatron form, with only the fields
     training uses."""
@@ -131,11 +176,17 @@ def train_files(source: str | os.PathLike) -> list[Path]:
     return [path]
 
 
-def iter_train_file(path: str | os.PathLike, skip_lines: int = 0) -> Iterator[tuple[int, dict, dict]]:
-    """Yield (line, the record as written, the checked row) for every row of a local training file."""
+RowCheck = Callable[[dict, str | os.PathLike, int], dict]  # (record, path, line) -> the checked row
+
+
+def iter_train_file(
+    path: str | os.PathLike, skip_lines: int = 0, check: RowCheck = check_train_row
+) -> Iterator[tuple[int, dict, dict]]:
+    """Yield (line, the record as written, the checked row) for every row of a local training file; `check`
+    (record, path, line) -> row checks each record (the teacher stage passes its own rule)."""
     for line, text in iter_lines(path, skip=skip_lines):
         record = parse_json_object(path, line, text)
-        yield line, record, check_train_row(record, path, line)
+        yield line, record, check(record, path, line)
 
 
 def load_train_dataset(source: str, split: str = "train", revision: str | None = None, cache_dir: str | None = None):
@@ -160,6 +211,25 @@ def rows_have_teacher_scores(rows) -> bool:
         if pc.struct_field(passages, "score").null_count:
             return False
     return True
+
+
+def train_source_has_teacher_scores(source: str, cache_dir: str | None = None) -> bool:
+    """Whether the training rows of `source` carry a teacher score on every passage: the training stage's own
+    test (`rows_have_teacher_scores` of the loaded rows), so a script can skip the teacher stage exactly when
+    training would accept the file for a teacher loss.
+
+    Args:
+        source: a training file, a folder of them or a Hub name (as `--dataset_name` takes it).
+        cache_dir: the Arrow cache (default: the `datasets` cache, which the training stage then reuses).
+
+    Returns:
+        True if every passage of every row has a score; False if any has none.
+
+    Example:
+        >>> train_source_has_teacher_scores("train.teacher.jsonl.gz")
+        True
+    """
+    return rows_have_teacher_scores(load_train_dataset(source, cache_dir=cache_dir))
 
 
 def _checked_rows(files: list[str], stamps: list, version: int) -> Iterator[dict]:
