@@ -126,6 +126,28 @@ def test_non_empty_output_dir_without_checkpoint_is_refused(tiny_model_dir, trai
     assert resolve_resume_checkpoint(overwrite) is None
 
 
+def test_cached_training_step_with_dropout_gives_the_gradients_of_one_graph(tiny_model_dir, train_file, tmp_path):
+    """The Trainer's cached step, dropout on, gives the gradients of its sub-batches run in one graph from the same
+    random state (`compute_loss`'s path for buckets): each sub-batch's second pass draws its first pass's masks.
+    Without the replay of the random state in `cached_gradient_step` this fails."""
+    trainer = build_trainer(*arguments(tiny_model_dir, train_file, tmp_path, pairs_per_forward=5))
+    model = trainer.model.train()
+    assert model.config.hidden_dropout_prob == 0.1
+    inputs = trainer.data_collator([trainer.train_dataset[index] for index in range(4)])  # 16 pairs
+    assert len(inputs["buckets"]) >= 4
+    trainer.current_gradient_accumulation_steps = 1  # train() sets it each step
+    torch.manual_seed(5)
+    trainer.compute_loss(model, dict(inputs)).backward()
+    expected = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    torch.manual_seed(5)
+    trainer.training_step(model, dict(inputs))
+    cached = {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
+    assert cached.keys() == expected.keys()
+    for name, grad in cached.items():
+        torch.testing.assert_close(grad, expected[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
 def test_flag_validation():
     with pytest.raises(UsageError, match="train_n_passages must be >= 2"):
         TrainDataArguments(dataset_name="x.jsonl", train_n_passages=1)
