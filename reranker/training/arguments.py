@@ -63,8 +63,9 @@ class RerankerTrainingArguments(TrainingArguments):
     loss_weights: str | None = opt(None, "Weights (>= 0) of the --loss losses, comma-separated (default: 1 each).")
     distill_temperature: float = opt(1.0, "Temperature T of the kl loss (scaled by T^2).")
     pairs_per_forward: int | None = opt(
-        None, "Run at most this many pairs through the model at once, with gradient caching (large groups)."
-    )
+        None, "Run at most this many pairs through the model at once, with gradient caching (large groups; on one "
+        "device, with DDP or DataParallel, not under DeepSpeed or FSDP).",
+    )  # fmt: skip
     score_head: str | None = opt(
         None, f"How the model scores a pair, of {', '.join(SCORE_HEADS)}: a new linear head on [CLS], or the cosine "
         "of the query's and the passage's mean states (BERT; starts as the bi-encoder the weights came from). "

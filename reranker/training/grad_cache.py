@@ -4,7 +4,9 @@ Large groups (32 passages and more) make a step's pairs too many to run through 
 GradCache (Gao et al., 2021): (1) score every sub-batch without building a graph; (2) compute the loss on all the
 scores and its gradient with respect to the scores; (3) run each sub-batch again with a graph and backpropagate
 that gradient into the weights. The weights get the gradient of the one big batch (equal up to float rounding);
-dropout draws the same masks in (1) and (3) because each sub-batch's random state is replayed.
+dropout draws the same masks in (1) and (3) because each sub-batch's random state is replayed, on every device
+(nn.DataParallel's replicas draw from their own GPUs' generators). DDP all-reduces once, after the last sub-batch.
+DeepSpeed and FSDP run the backward pass themselves, so RerankerTrainer refuses gradient caching with them.
 """
 
 from __future__ import annotations
@@ -17,22 +19,40 @@ import torch
 from reranker.inference.heap import release_freed_memory
 
 
-class RandomState:
-    """The CPU (and the device's CUDA) random state at creation, to replay a forward pass's dropout masks."""
+def cuda_random_states() -> list[torch.Tensor]:
+    """Every CUDA device's random state, or none before CUDA is initialised (nothing has drawn from a GPU's
+    generator then). Every device, not only the model's: nn.DataParallel runs a replica on each GPU, and each
+    replica draws its dropout masks from its own GPU's generator.
 
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
+    Returns:
+        The states, indexed by device (`torch.cuda.get_rng_state_all`).
+    """
+    return torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else []
+
+
+class RandomState:
+    """Every device's random state at creation (the CPU's and each GPU's), to replay a forward pass's dropout
+    masks."""
+
+    def __init__(self) -> None:
         self.cpu = torch.get_rng_state()
-        self.cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+        self.cuda = cuda_random_states()
+
+    def restore(self) -> None:
+        """Make this the random state of the CPU and of the GPUs it holds a state of."""
+        torch.set_rng_state(self.cpu)
+        if self.cuda:
+            torch.cuda.set_rng_state_all(self.cuda)
 
     @contextlib.contextmanager
     def replay(self) -> Iterator[None]:
         """Run the block with this random state; the state outside the block is left as it was."""
-        with torch.random.fork_rng(devices=[self.device] if self.cuda is not None else []):
-            torch.set_rng_state(self.cpu)
-            if self.cuda is not None:
-                torch.cuda.set_rng_state(self.cuda, self.device)
+        outside = RandomState()  # captured as this one was, on the same devices
+        self.restore()
+        try:
             yield
+        finally:
+            outside.restore()
 
 
 def cached_gradient_step(
@@ -61,7 +81,7 @@ def cached_gradient_step(
     states, outputs = [], []
     with torch.no_grad():
         for bucket in buckets:
-            states.append(RandomState(device))
+            states.append(RandomState())
             outputs.append(model(**bucket).logits)
     logits = torch.cat(outputs)[restore].detach().requires_grad_()
     loss = loss_of(logits)

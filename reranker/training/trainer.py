@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from transformers import Trainer
 
+from reranker.io.errors import ParameterError
 from reranker.model.precision import autocast_dtype, precision_name
 from reranker.training.arguments import sampling_seed
 from reranker.training.dataset import EpochShuffleSampler
@@ -35,6 +36,22 @@ class RerankerTrainer(Trainer):
         # Our loss is a mean over the groups of a micro-batch and ignores `num_items_in_batch`, so the Trainer
         # must divide it by the accumulation steps (it skips that for models that take loss kwargs).
         self.model_accepts_loss_kwargs = False
+
+    def create_accelerator_and_postprocess(self) -> None:
+        super().create_accelerator_and_postprocess()
+        self._refuse_caching_under_engines()
+
+    def _refuse_caching_under_engines(self) -> None:
+        """Refuse `pairs_per_forward` under DeepSpeed or FSDP (the Trainer's flags cover its arguments and
+        `accelerate launch`'s config): their engines own the backward pass, reducing or resharding gradients at
+        each backward (ZeRO refuses `no_sync`), so one backward a sub-batch with one reduction a step, and the replay
+        of the random state around it, cannot be made right there."""
+        if getattr(self.args, "pairs_per_forward", None) and (self.is_deepspeed_enabled or self.is_fsdp_enabled):
+            engine = "DeepSpeed" if self.is_deepspeed_enabled else "FSDP"
+            raise ParameterError(
+                f"{{0}} (gradient caching) does not work under {engine}, which runs the backward pass itself; train "
+                "with DDP (torchrun) or without {0}", "pairs_per_forward",
+            )  # fmt: skip
 
     def _get_train_sampler(self, train_dataset=None) -> EpochShuffleSampler:
         dataset = train_dataset if train_dataset is not None else self.train_dataset

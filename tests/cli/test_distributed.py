@@ -134,20 +134,43 @@ def test_ddp_training_saves_once_and_resumes(offline_data, tiny_model_dir, tmp_p
     assert "resuming from" in torchrun(*flags(tmp_path / "b"))
 
 
-def test_ddp_training_with_gradient_caching_equals_without(offline_data, tiny_model_without_dropout, tmp_path):
-    train = tmp_path / "train.jsonl"
+@pytest.fixture(scope="module")
+def caching_runs(offline_data, tiny_model_without_dropout, tmp_path_factory):
+    """The folder of two DDP runs, 2 optimizer steps of 2 micro-batches each, without (`plain`) and with (`cached`)
+    gradient caching, their gradient all-reduces counted (`NAME.counts.RANK`)."""
+    folder = tmp_path_factory.mktemp("caching")
+    train = folder / "train.jsonl"
     with gzip.open(offline_data / "train.jsonl.gz", "rt") as rows:
         train.write_text("".join(itertools.islice(rows, 8)))
 
-    def flags(output, *more):
-        return ("train_reranker.py", "--model_name_or_path", tiny_model_without_dropout, "--dataset_name", train,
-                "--output_dir", output, "--per_device_train_batch_size", "2", "--train_n_passages", "8",
+    def flags(name, *more):
+        return ("-m", "tests.cli.count_allreduces", folder / f"{name}.counts", "--model_name_or_path",
+                tiny_model_without_dropout, "--dataset_name", train, "--output_dir", folder / name,
+                "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "2", "--train_n_passages", "8",
                 "--max_steps", "2", "--optim", "sgd", "--learning_rate", "0.05", "--p_max_len", "48",
                 "--save_strategy", "no", "--disable_tqdm", "true", *more)  # fmt: skip
 
-    torchrun(*flags(tmp_path / "plain"))
-    torchrun(*flags(tmp_path / "cached", "--pairs_per_forward", "3"))  # 16 pairs a rank: 6 sub-batches
-    a = AutoModelForSequenceClassification.from_pretrained(tmp_path / "plain").state_dict()
-    b = AutoModelForSequenceClassification.from_pretrained(tmp_path / "cached").state_dict()
+    torchrun(*flags("plain"))
+    torchrun(*flags("cached", "--pairs_per_forward", "3"))  # 16 pairs a rank a micro-batch, 3 a sub-batch at most
+    return folder
+
+
+def test_ddp_training_with_gradient_caching_equals_without(caching_runs):
+    a = AutoModelForSequenceClassification.from_pretrained(caching_runs / "plain").state_dict()
+    b = AutoModelForSequenceClassification.from_pretrained(caching_runs / "cached").state_dict()
     for name in a:
         torch.testing.assert_close(a[name], b[name], atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_ddp_training_with_gradient_caching_all_reduces_once_an_optimizer_step(caching_runs):
+    """Each sub-batch but a micro-batch's last runs in `no_sync` (and every sub-batch of a micro-batch the Trainer
+    accumulates without syncing): the cached run all-reduces the gradients once an optimizer step, as the plain run
+    does; without `no_sync` it would all-reduce after every sub-batch."""
+    steps = json.loads((caching_runs / "cached" / "trainer_state.json").read_text())["global_step"]
+    assert steps == 2
+    for rank in (0, 1):
+        plain, cached = (
+            json.loads((caching_runs / f"{run}.counts.{rank}").read_text()) for run in ("plain", "cached")
+        )
+        assert plain["rounds"] == steps and plain["buckets"] >= steps
+        assert cached == plain

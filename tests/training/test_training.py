@@ -4,9 +4,10 @@ import json
 
 import pytest
 import torch
-from transformers import AutoModelForSequenceClassification, TrainerCallback
+from transformers import AutoModelForSequenceClassification, Trainer, TrainerCallback
 
 from reranker import train
+from reranker.cli.train import main as train_main
 from reranker.io.errors import InputError, ParameterError, UsageError
 from reranker.model.arguments import ModelArguments
 from reranker.training.arguments import RerankerTrainingArguments, TrainDataArguments
@@ -124,6 +125,49 @@ def test_non_empty_output_dir_without_checkpoint_is_refused(tiny_model_dir, trai
         resolve_resume_checkpoint(training_args)
     *_, overwrite = arguments(tiny_model_dir, train_file, tmp_path, overwrite_output_dir=True)
     assert resolve_resume_checkpoint(overwrite) is None
+
+
+def test_cached_training_step_with_dropout_gives_the_gradients_of_one_graph(tiny_model_dir, train_file, tmp_path):
+    """The Trainer's cached step, dropout on, gives the gradients of its sub-batches run in one graph from the same
+    random state (`compute_loss`'s path for buckets): each sub-batch's second pass draws its first pass's masks.
+    Without the replay of the random state in `cached_gradient_step` this fails."""
+    trainer = build_trainer(*arguments(tiny_model_dir, train_file, tmp_path, pairs_per_forward=5))
+    model = trainer.model.train()
+    assert model.config.hidden_dropout_prob == 0.1
+    inputs = trainer.data_collator([trainer.train_dataset[index] for index in range(4)])  # 16 pairs
+    assert len(inputs["buckets"]) >= 4
+    trainer.current_gradient_accumulation_steps = 1  # train() sets it each step
+    torch.manual_seed(5)
+    trainer.compute_loss(model, dict(inputs)).backward()
+    expected = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    torch.manual_seed(5)
+    trainer.training_step(model, dict(inputs))
+    cached = {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
+    assert cached.keys() == expected.keys()
+    for name, grad in cached.items():
+        torch.testing.assert_close(grad, expected[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+@pytest.mark.parametrize(("flag", "engine"), [("is_deepspeed_enabled", "DeepSpeed"), ("is_fsdp_enabled", "FSDP")])
+def test_gradient_caching_is_refused_under_deepspeed_and_fsdp(tiny_model_dir, train_file, tmp_path, monkeypatch,
+                                                              capsys, flag, engine):  # fmt: skip
+    """DeepSpeed and FSDP own the backward pass: --pairs_per_forward is refused in one line (the Trainer's flag
+    is set as its accelerator would set it for `--deepspeed`, `--fsdp` or `accelerate launch`'s config)."""
+    create = Trainer.create_accelerator_and_postprocess
+
+    def with_engine(self):
+        create(self)
+        setattr(self, flag, True)
+
+    monkeypatch.setattr(Trainer, "create_accelerator_and_postprocess", with_engine)
+    flags = ["--model_name_or_path", str(tiny_model_dir), "--dataset_name", str(train_file), "--output_dir",
+             str(tmp_path), "--train_n_passages", "4", "--max_steps", "1", "--pairs_per_forward", "5"]  # fmt: skip
+    assert train_main(flags) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: --pairs_per_forward (gradient caching) does not work under {engine}, which runs the "
+                      "backward pass itself; train with DDP (torchrun) or without --pairs_per_forward"]  # fmt: skip
+    assert not (tmp_path / "model.safetensors").exists()
 
 
 def test_flag_validation():
