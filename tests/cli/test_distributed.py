@@ -27,7 +27,8 @@ TIMEOUT = 600  # seconds a command may take here; a hung rank fails the test ins
 
 def torchrun(*args, wait=True):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", *map(str, args)]
+    # --standalone: a free port each run, so that two suites on one machine do not meet on the default 29500
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *map(str, args)]
     process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)  # fmt: skip
     if not wait:
