@@ -8,6 +8,7 @@ import gzip
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import weakref
@@ -244,11 +245,11 @@ def demo_teacher_stage():
 
 @pytest.mark.slow
 def test_demo_skips_the_teacher_stage_for_scored_rows(tiny_model_dir, train5, scored5, tmp_path):
-    def demo(train):
+    def demo(train, teacher=("TEACHER", str(tiny_model_dir))):
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_CACHE": str(tmp_path / "cache"),
                "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}",
                "ARGS": "recipes/sample/bi-encoder-self-distill.args", "TRAIN": str(train),
-               "OUT": str(tmp_path / "demo"), "TEACHER": str(tiny_model_dir)}  # fmt: skip
+               "OUT": str(tmp_path / "demo"), teacher[0]: teacher[1]}  # fmt: skip
         script = f'set -euo pipefail\n{demo_teacher_stage()}\necho "training on $TRAIN"'
         result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, cwd=ROOT)
         assert result.returncode == 0, result.stderr[-3000:]
@@ -259,6 +260,10 @@ def test_demo_skips_the_teacher_stage_for_scored_rows(tiny_model_dir, train5, sc
     assert not (tmp_path / "demo").exists()
     teacher_output = tmp_path / "demo" / "train.teacher.jsonl.gz"
     assert demo(train5)[-1] == f"training on {teacher_output}" and teacher_output.exists()
+    # without TEACHER the start model is the teacher (self-distillation), not a fixed MiniLM
+    shutil.rmtree(tmp_path / "demo")
+    assert demo(train5, teacher=("MODEL", str(tiny_model_dir)))[-1] == f"training on {teacher_output}"
+    assert read_summary(teacher_output)["teacher"] == str(tiny_model_dir)
 
 
 @pytest.fixture(scope="module")
