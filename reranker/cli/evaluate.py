@@ -18,8 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--run", required=True,
-        help="Run: MS MARCO (qid docid rank) or TREC 6 columns (ranked by score, as trec_eval; the rank column is not "
-        "read).",
+        help="Run: MS MARCO (qid docid rank) or TREC 6 columns (ordered by the rank column, or by score as trec_eval "
+        "where a query's ranks are 0 or repeated).",
     )  # fmt: skip
     parser.add_argument("--run_format", default="auto", choices=RUN_FORMATS, help="Run format (default: detect).")
     parser.add_argument(

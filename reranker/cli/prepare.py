@@ -22,8 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--corpus_revision", default=None, help="Hub revision of the corpus.")
     parser.add_argument(
         "--retrieval", "--retrieval_results", dest="retrieval", required=True,
-        help="First-stage run: TREC 6 columns (ranked by score, as trec_eval; the rank column is not read), MS MARCO "
-        "qid pid rank, or qid pid score.",
+        help="First-stage run: TREC 6 columns (ordered by the rank column, or by score as trec_eval where a query's "
+        "ranks are 0 or repeated), MS MARCO qid pid rank, or qid pid score.",
     )  # fmt: skip
     parser.add_argument("--run_format", default="auto", choices=RUN_FORMATS, help="Run format (default: detect).")
     parser.add_argument("--output_path", required=True, help="Rerank input JSONL to write.")

@@ -1,9 +1,10 @@
 """Ranking metrics: the official MS MARCO MRR@10, and any ir_measures metric over the same ranking.
 
-Ordering: a query's candidates are ranked by `RunEntry.rank` as `read_run` sets it: a TREC run's in trec_eval's
-order (by score, ties by docid descending; its rank column ignored), an MS MARCO run's by its rank column (as the
-official MS MARCO script), a score file's by position in the file. Every metric is averaged over ALL queries of the
-qrels, a query missing from the run counting 0 (trec_eval's `-c`; the official MRR@10 does the same).
+Ordering: a query's candidates are ranked by `RunEntry.rank` as `read_run` sets it: a TREC run's by its rank
+column, or in trec_eval's order (by score, ties by docid descending) where the query's ranks are 0 or repeated; an
+MS MARCO run's by its rank column (as the official MS MARCO script); a score file's by position in the file.
+Every metric is averaged over ALL queries of the qrels, a query missing from the run counting 0 (trec_eval's `-c`;
+the official MRR@10 does the same).
 """
 
 from __future__ import annotations

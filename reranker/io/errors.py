@@ -64,6 +64,19 @@ def check_at_least(name: str, value: int | float | None, minimum: int | float) -
         raise ParameterError(f"{{0}} must be >= {minimum}, got {value}", name)
 
 
+def parse_numbers(name: str, text: str) -> tuple[float, ...]:
+    """A comma-separated list of numbers given for parameter `name` (weights, say); ParameterError if one is not.
+
+    Example:
+        >>> parse_numbers("loss_weights", "1,0.5")
+        (1.0, 0.5)
+    """
+    try:
+        return tuple(float(value) for value in text.split(","))
+    except ValueError:
+        raise ParameterError(f"{{0}} must be numbers, got {literal(repr(text))}", name) from None
+
+
 def check_fraction(name: str, value: float) -> None:
     """ParameterError unless 0 <= `value` < 1 (a probability or a ratio of a whole)."""
     if not 0 <= value < 1:

@@ -34,8 +34,8 @@ OUTPUT_FORMAT_NAMES = (*OUTPUT_FORMATS, *FORMAT_ALIASES)  # what the command lin
 
 
 class RunEntry(NamedTuple):
-    """One ranked candidate. `rank` is 1-based: a TREC run's position in trec_eval's order, an MS MARCO run's rank
-    column, a score file's position in the file."""
+    """One ranked candidate. `rank` is 1-based: a TREC run's rank column (its position in trec_eval's order where
+    the query's ranks are 0 or repeated), an MS MARCO run's rank column, a score file's position in the file."""
 
     qid: str
     docid: str

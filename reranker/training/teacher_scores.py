@@ -30,7 +30,7 @@ from tqdm import tqdm
 from reranker.inference.chunks import check_chunk_size, whole_query_chunks
 from reranker.inference.prefetch import prefetch
 from reranker.inference.scoring import PairScorer
-from reranker.io.errors import ParameterError, literal, location
+from reranker.io.errors import ParameterError, literal, location, parse_numbers
 from reranker.io.resumable import ResumableOutput
 from reranker.io.runs import format_score
 from reranker.io.stamps import file_stamp, fingerprint, source_stamp
@@ -374,10 +374,7 @@ def parse_teacher_weights(weights: str | Sequence[float] | None, teachers: int) 
     if weights is None:
         return (1 / teachers,) * teachers
     text = weights if isinstance(weights, str) else ",".join(map(str, weights))
-    try:
-        values = tuple(float(weight) for weight in text.split(","))
-    except ValueError:
-        raise ParameterError(f"{{0}} must be numbers, got {literal(repr(text))}", "teacher_weights") from None
+    values = parse_numbers("teacher_weights", text)
     if not all(math.isfinite(value) and value > 0 for value in values):
         raise ParameterError(f"{{0}} must be positive, got {literal(repr(text))}", "teacher_weights")
     if len(values) != teachers:

@@ -22,7 +22,7 @@ from functools import partial
 
 import torch
 
-from reranker.io.errors import ParameterError, check_at_least, literal
+from reranker.io.errors import ParameterError, check_at_least, literal, parse_numbers
 from reranker.training.losses.bce import bce_loss
 from reranker.training.losses.kl import kl_loss
 from reranker.training.losses.lce import lce_loss
@@ -66,10 +66,7 @@ class RankingLoss:
         if weights is None:
             values = (1.0,) * len(parsed)
         else:
-            try:
-                values = tuple(float(weight) for weight in weights.split(","))
-            except ValueError:
-                raise ParameterError(f"{{0}} must be numbers, got {literal(repr(weights))}", "loss_weights") from None
+            values = parse_numbers("loss_weights", weights)
             for value in values:  # a negative weight would train the model to do worse on that loss
                 check_at_least("loss_weights", value, 0)
             if len(values) != len(parsed):
