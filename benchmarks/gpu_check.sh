@@ -10,9 +10,11 @@
 #   5. training groups/s, 8 groups x 8, bf16: fixed padding, dynamic padding, length buckets; then with the fused
 #      AdamW and a profile of 3 steps;
 #   6. training memory (torch.cuda.max_memory_allocated): groups of 8, and of 32 with 64 pairs a forward;
-#   7. host-side encoding pairs/s (reading and tokenizing, no model).
+#   7. host-side encoding pairs/s (reading and tokenizing, no model);
+#   8. an LLM reranker of Qwen3-0.6B's shape (random weights, a corpus-trained tokenizer): reranker_inference.py
+#      with the yes_no head, bf16, q/p 32/192 on dev600; LoRA training steps/s and memory at groups of 16.
 # Each stage has its own time limit and goes on after a failure; the log goes to $OUT/gpu_check.log.
-# STAGES="tests compare model e2e train memory host" (the default: all) picks stages by those names.
+# STAGES="tests compare model e2e train memory host llm" (the default: all) picks stages by those names.
 # A dry run on a CPU: DEVICE=cpu LAYERS=2 HIDDEN=128 LIMIT=200 REPEAT=2 STEPS=2 bash benchmarks/gpu_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -22,14 +24,14 @@ DEVICE=${DEVICE:-cuda}
 BATCH=${BATCH:-512}
 mkdir -p "$OUT"
 exec > >(tee "$OUT/gpu_check.log") 2>&1
-if ! python3 -c "import datasets, ir_measures" 2>/dev/null; then
+if ! python3 -c "import datasets, ir_measures, peft" 2>/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $G/whl/*.whl
   export PYTHONPATH=/tmp/site
 fi
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 RERANKER_TEST_TOKENIZER=$G/tokenizer
 STARTED=$SECONDS
 FAILED=()
-STAGES=" ${STAGES:-tests compare model e2e train memory host} "
+STAGES=" ${STAGES:-tests compare model e2e train memory host llm} "
 picked() { [[ $STAGES == *" $1 "* ]]; }
 stage() {  # stage NAME LIMIT_S COMMAND...: time one stage, keep going if it fails
   local name=$1 limit=$2 begun=$SECONDS
@@ -98,5 +100,19 @@ picked memory && stage "training memory: groups of 8, of 32 with 64 pairs a forw
 
 picked host && stage "host side: reading and encoding pairs, no model" 60 python3 benchmarks/bench_encoding.py --model $MODEL \
   --input $G/dev600.rerank.jsonl --repeat 2
+
+if picked llm; then
+  LLM=/tmp/qwen3-0.6b-random
+  python3 -m reranker.random_model --decoder qwen3 --corpus $G/corpus.jsonl.gz --output $LLM --layers "${LLM_LAYERS:-28}" \
+    --hidden "${LLM_HIDDEN:-1024}" --heads 16 --kv_heads 8 --head_dim "${LLM_HEAD_DIM:-128}" > /dev/null
+  rm -f /tmp/llm.scores.txt /tmp/llm.scores.txt.*
+  stage "LLM reranker: reranker_inference.py, Qwen3-0.6B shape, yes_no, bf16, q/p 32/192, dev600" 150 python3 \
+    reranker_inference.py --model_name_or_path $LLM --score_head yes_no --encode_in_path $G/dev600.rerank.jsonl \
+    --encoded_save_path /tmp/llm.scores.txt --q_max_len 32 --p_max_len 192 --bf16 --device "$DEVICE" \
+    --per_device_eval_batch_size 256
+  python3 -c "import json; s = json.load(open('/tmp/llm.scores.txt.summary.json')); print('LLM reranker pairs/s:', s['pairs_per_second'])"
+  stage "LLM reranker: training steps, groups of 16, bf16: full, LoRA, LoRA + checkpointing" 240 python3 \
+    benchmarks/bench_llm_training.py --model $LLM --data $G --head yes_no --bf16 --steps "${LLM_STEPS:-8}" --batch 4 --group 16
+fi
 
 echo "== done in $((SECONDS - STARTED)) s; failed stages: ${FAILED[*]:-none} =="

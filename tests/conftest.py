@@ -185,3 +185,31 @@ def minilm_cross_encoder_dir(tmp_path_factory, minilm_path) -> Path:
     load_cross_encoder(minilm_path).save_pretrained(path)
     load_tokenizer(minilm_path).save_pretrained(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_decoders(tmp_path_factory, offline_data) -> dict[str, Path]:
+    """Tiny random causal LMs (2 layers, hidden 64), "qwen3" and "llama", each with a byte-level BPE tokenizer
+    trained on the offline corpus (Qwen3's special tokens; Llama's, with its BOS and no padding token)."""
+    import itertools
+
+    from reranker.io.corpus import iter_corpus
+    from reranker.model.random_model import build_corpus_tokenizer, save_random_decoder
+
+    corpus = offline_data / "corpus.jsonl.gz"
+    texts = [passage.text for _, passage in itertools.islice(iter_corpus(str(corpus)), 3000)]
+    folder = tmp_path_factory.mktemp("decoders")
+    return {family: save_random_decoder(folder / family, build_corpus_tokenizer(texts, family), family)
+            for family in ("qwen3", "llama")}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def train_file(tmp_path_factory, offline_data):
+    """The first 8 real training rows of the offline sample."""
+    import gzip
+    import itertools
+
+    path = tmp_path_factory.mktemp("data") / "train8.jsonl"
+    with gzip.open(offline_data / "train.jsonl.gz", "rt") as rows:
+        path.write_text("".join(itertools.islice(rows, 8)))
+    return path

@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--q_max_len", type=int, default=16, help="Cross-encoder: query tokens (default 16).")
     parser.add_argument("--p_max_len", type=int, default=128, help="Cross-encoder: passage tokens (default 128).")
     parser.add_argument("--tokenizer_name", default=None, help="Cross-encoder: tokenizer, if the folder has none.")
+    parser.add_argument(
+        "--score_head", default=None, help="Cross-encoder: for a checkpoint that records none, e.g. yes_no for a "
+        "Qwen3-Reranker (an LLM teacher: see train_reranker.py --help for the heads).",
+    )  # fmt: skip
+    for flag in ("pair_template", "template_prefix", "template_suffix"):
+        parser.add_argument(f"--{flag}", default=None, help="Decoder teacher: its prompt (see train_reranker.py).")
     parser.add_argument("--chunk_size", type=int, default=20000, help="Passages per chunk (whole rows).")
     parser.add_argument("--device", default=None, help="cuda, cuda:N or cpu (default: cuda if available).")
     return parser
@@ -127,7 +133,9 @@ def _loader(args: argparse.Namespace, source: str, teacher_type: str) -> Callabl
 
         return CrossEncoderTeacher(Reranker.from_pretrained(
             source, tokenizer=args.tokenizer_name, q_max_len=args.q_max_len, p_max_len=args.p_max_len,
-            device=args.device, precision=precision, batch_size=args.batch_size or 128,
+            device=args.device, precision=precision, batch_size=args.batch_size or 128, score_head=args.score_head,
+            pair_template=args.pair_template, template_prefix=args.template_prefix,
+            template_suffix=args.template_suffix,
         ).scorer)  # fmt: skip
 
     return load

@@ -26,7 +26,7 @@ from reranker.io.resumable import Progress, ResumableOutput
 from reranker.io.runs import format_score_line
 from reranker.io.stamps import file_stamp, fingerprint
 from reranker.io.summary import finished_summary, write_summary
-from reranker.model.pair_encoding import EncodedPairs, PairEncoder
+from reranker.model.pair_encoding import EncodedPairs, GroupEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -52,13 +52,13 @@ class EncodedChunk:
     chunks_seen: int
 
 
-def encode_blocks(encoder: PairEncoder, blocks: Sequence[QueryBlock]) -> EncodedPairs:
+def encode_blocks(encoder: GroupEncoder, blocks: Sequence[QueryBlock]) -> EncodedPairs:
     """Every candidate of the blocks, block after block, each query tokenized once."""
     passages = [[(c.title, c.text) for c in block.candidates] for block in blocks]
     return encoder.encode_groups([block.query for block in blocks], passages)
 
 
-def _encode(encoder: PairEncoder, blocks: list[QueryBlock], input_lines: int, chunks_seen: int) -> EncodedChunk:
+def _encode(encoder: GroupEncoder, blocks: list[QueryBlock], input_lines: int, chunks_seen: int) -> EncodedChunk:
     queries = [(b.query_id, [c.docid for c in b.candidates]) for b in blocks]
     return EncodedChunk(queries, encode_blocks(encoder, blocks), input_lines, chunks_seen)
 

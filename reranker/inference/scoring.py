@@ -19,7 +19,7 @@ from reranker.inference.heap import HeapTrimmer
 from reranker.io.errors import ParameterError, check_at_least
 from reranker.io.rerank_input import QueryBlock
 from reranker.io.runs import Run, RunEntry
-from reranker.model.pair_encoding import EncodedPairs, PairEncoder
+from reranker.model.pair_encoding import EncodedPairs, GroupEncoder
 from reranker.model.precision import head_in_fp32
 
 # oneDNN, and ideep (PyTorch's wrapper around it) on top, each keep a compiled kernel (with packed weights) per
@@ -110,7 +110,7 @@ class PairScorer:
     def __init__(
         self,
         model: torch.nn.Module,
-        encoder: PairEncoder,
+        encoder: GroupEncoder,
         device: torch.device,
         dtype: torch.dtype | None = None,
         batch_size: int = 128,

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from reranker.model.backbone import check_attention, check_score_head_name
 from reranker.model.pair_encoding import check_max_lengths
+from reranker.model.prompt_template import check_pair_template
 
 
 def opt(default, help: str):
@@ -20,6 +22,34 @@ class ModelArguments:
     tokenizer_name: str | None = opt(None, "Tokenizer to use instead of the model's.")
     cache_dir: str | None = opt(None, "Where Hub downloads are cached.")
     model_revision: str | None = opt(None, "Hub revision (branch, tag or commit).")
+    score_head: str | None = opt(
+        None, "How the model scores a pair: cls (a linear head on [CLS]), segment_cosine (BERT: the cosine of the "
+        "query's and the passage's mean states; starts as the bi-encoder the weights came from), last_token (a "
+        "decoder LLM: a linear score on the last token's state, RankLLaMA) or yes_no (a causal LM: log P(yes) - "
+        "log P(no), Qwen3-Reranker). Default: the checkpoint's own (cls for an encoder without one, last_token for a "
+        "decoder sequence classifier).",
+    )  # fmt: skip
+    pair_template: str | None = opt(
+        None, "Decoder heads: the pair's text with {query} and {text} (and optionally {title}), tokenized in one "
+        "piece. "
+        "Default: the checkpoint's; else 'query: {query} document: {text}' (last_token), Qwen3-Reranker's (yes_no).",
+    )  # fmt: skip
+    template_prefix: str | None = opt(None, "Decoder heads: text before the pair, tokenized on its own.")
+    template_suffix: str | None = opt(
+        None, "Decoder heads: text after the pair, tokenized on its own (last_token default: the EOS token)."
+    )
+    attn_implementation: str | None = opt(None, "Attention kernels: sdpa (default), flash_attention_2 or eager.")
+
+    def __post_init__(self) -> None:
+        check_score_head_name(self.score_head)
+        check_attention(self.attn_implementation)
+        if self.pair_template is not None:
+            check_pair_template(self.pair_template)
+
+    @property
+    def template(self) -> dict[str, str | None]:
+        """The decoder template parts given (None: not given)."""
+        return {"prefix": self.template_prefix, "pair": self.pair_template, "suffix": self.template_suffix}
 
 
 @dataclass

@@ -15,7 +15,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from reranker.io.errors import ParameterError, UsageError, check_fraction, literal
+from reranker.io.errors import ParameterError, check_fraction, literal
 from reranker.model.segment_cosine import BertForSegmentCosine, check_score_head, segment_cosine_config
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model")
@@ -40,8 +40,6 @@ def load_tokenizer(
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         message = f"{literal(name_or_path)}: cannot load a tokenizer (give {{0}}?): {literal(first)}"
         raise ParameterError(message, "tokenizer") from None
-    if tokenizer.unk_token is None or tokenizer.pad_token is None:
-        raise UsageError(f"{name_or_path}: the tokenizer has no unknown or padding token")
     return tokenizer
 
 
@@ -55,8 +53,9 @@ def load_cross_encoder(
     dropout: float | None = None,
     logit_scale: float | None = None,
     fixed_logit_scale: bool = False,
+    attn_implementation: str = "sdpa",
 ) -> PreTrainedModel:
-    """Load a sequence-classification model with a single relevance logit, using PyTorch SDPA attention.
+    """Load a sequence-classification model with a single relevance logit (PyTorch SDPA attention by default).
 
     `score_head`: None keeps the checkpoint's own (a new [CLS] head for a model without one); "segment_cosine" makes
     a BERT checkpoint a `BertForSegmentCosine`, its cross-segment attention bias starting at `cross_attention_bias`
@@ -92,7 +91,11 @@ def load_cross_encoder(
             if value is not None:
                 raise ParameterError("{0} goes with {1} segment_cosine", name, "score_head")
     return model_class.from_pretrained(
-        model_name_or_path, config=config, cache_dir=cache_dir, revision=revision, attn_implementation="sdpa"
+        model_name_or_path,
+        config=config,
+        cache_dir=cache_dir,
+        revision=revision,
+        attn_implementation=attn_implementation,
     )
 
 
@@ -104,9 +107,9 @@ def pooling_mode(name_or_path: str) -> str | None:
         >>> pooling_mode("sentence-transformers/all-MiniLM-L6-v2")
         'mean'
     """
-    modules = _model_file(name_or_path, "modules.json")
+    modules = model_file(name_or_path, "modules.json")
     for module in json.loads(modules.read_text()) if modules else []:
-        config = _model_file(name_or_path, f"{module.get('path', '')}/config.json".lstrip("/"))
+        config = model_file(name_or_path, f"{module.get('path', '')}/config.json".lstrip("/"))
         if "Pooling" in module.get("type", "") and config:
             settings = json.loads(config.read_text())
             if "pooling_mode" in settings:  # the newer single-field form
@@ -117,7 +120,7 @@ def pooling_mode(name_or_path: str) -> str | None:
     return None
 
 
-def _model_file(name_or_path: str, filename: str) -> Path | None:
+def model_file(name_or_path: str, filename: str) -> Path | None:
     """A file of a local model folder, or of a Hub model (downloaded; None when it cannot be, e.g. offline)."""
     if Path(name_or_path).is_dir():
         path = Path(name_or_path) / filename

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from reranker.io.errors import ParameterError, check_at_least
+from reranker.io.errors import ParameterError, check_at_least, literal
 
 
 def check_max_lengths(q_max_len: int, p_max_len: int) -> None:
@@ -111,16 +111,51 @@ def flatten_token_lists(lists: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.
     return np.fromiter(itertools.chain.from_iterable(lists), np.int32, count=int(offsets[-1])), offsets
 
 
-class PairEncoder:
-    """Encodes batches of (query, passage) pairs into token ids and segment ids (no padding)."""
+class GroupEncoder:
+    """Encodes (query, passage) pairs into `EncodedPairs`, a part of about `pairs_per_call` pairs at a time; what a
+    pair's tokens are is the subclass's `_encode_part` (`PairEncoder`: BERT-style; `PromptEncoder`: a decoder's
+    template). Both have `q_max_len`, `p_max_len`, `separator`, `pad_token_id`, `uses_token_types` and
+    `longest_pair` (an upper bound of a pair's tokens)."""
+
+    def encode_groups(
+        self, queries: Sequence[str], passages: Sequence[Sequence[tuple[str, str]]], pairs_per_call: int = 4096
+    ) -> EncodedPairs:
+        """Encode each query with each of its (title, text) passages, group after group, tokenizing about
+        `pairs_per_call` pairs at a time: the tokenizer's encodings (tokens, offsets, masks) for a whole chunk
+        would take many times the memory of the result."""
+        parts, start = [], 0
+        while start < len(queries):
+            end, size = start, 0
+            while end < len(queries) and (end == start or size + len(passages[end]) <= pairs_per_call):
+                size += len(passages[end])
+                end += 1
+            parts.append(self._encode_part(queries[start:end], passages[start:end]))
+            start = end
+        return EncodedPairs.concatenate(parts, self.uses_token_types)
+
+    def encode(self, queries: Sequence[str], titles: Sequence[str], texts: Sequence[str]) -> EncodedPairs:
+        """Encode aligned lists of queries and passages."""
+        return self.encode_groups(queries, [[passage] for passage in zip(titles, texts, strict=True)])
+
+    def _encode_part(self, queries: Sequence[str], passages: Sequence[Sequence[tuple[str, str]]]) -> EncodedPairs:
+        raise NotImplementedError
+
+
+class PairEncoder(GroupEncoder):
+    """Encodes batches of (query, passage) pairs into token ids and segment ids (no padding); each query is
+    tokenized once for all its passages."""
 
     def __init__(
         self, tokenizer: PreTrainedTokenizerBase, q_max_len: int, p_max_len: int, separator: str = " "
     ) -> None:
         check_max_lengths(q_max_len, p_max_len)
+        if tokenizer.unk_token is None or tokenizer.pad_token is None:
+            raise ParameterError(f"{{0}} {literal(tokenizer.name_or_path)} has no unknown or padding token",
+                                 "tokenizer")  # fmt: skip
         self.tokenizer = tokenizer
         self.q_max_len = q_max_len
         self.p_max_len = p_max_len
+        self.longest_pair = q_max_len + p_max_len
         self.separator = separator
         self.template = PairTemplate.from_tokenizer(tokenizer)
         self.room = q_max_len + p_max_len - self.template.num_special  # query + passage tokens a pair can hold
@@ -135,26 +170,6 @@ class PairEncoder:
         self.pad_token_id = tokenizer.pad_token_id or 0
         self._queries = TruncatingTokenizer(tokenizer, q_max_len)
         self._passages = TruncatingTokenizer(tokenizer, p_max_len)
-
-    def encode_groups(
-        self, queries: Sequence[str], passages: Sequence[Sequence[tuple[str, str]]], pairs_per_call: int = 4096
-    ) -> EncodedPairs:
-        """Encode each query (tokenized once) with each of its (title, text) passages, group after group,
-        tokenizing about `pairs_per_call` pairs at a time: the tokenizer's encodings (tokens, offsets, masks)
-        for a whole chunk would take many times the memory of the result."""
-        parts, start = [], 0
-        while start < len(queries):
-            end, size = start, 0
-            while end < len(queries) and (end == start or size + len(passages[end]) <= pairs_per_call):
-                size += len(passages[end])
-                end += 1
-            parts.append(self._encode_part(queries[start:end], passages[start:end]))
-            start = end
-        return EncodedPairs.concatenate(parts, self.uses_token_types)
-
-    def encode(self, queries: Sequence[str], titles: Sequence[str], texts: Sequence[str]) -> EncodedPairs:
-        """Encode aligned lists of queries and passages."""
-        return self.encode_groups(queries, [[passage] for passage in zip(titles, texts, strict=True)])
 
     def join(self, query: list[int], passage: list[int]) -> tuple[list[int], list[int]]:
         """One pair from its tokenized (and cut) query and passage: the rule `encode_groups` applies to all pairs

@@ -11,7 +11,6 @@ from transformers import TrainingArguments
 from reranker.io.errors import ParameterError, check_at_least, check_fraction
 from reranker.model.arguments import EncodingArguments, opt
 from reranker.model.precision import cpu_supports_bf16
-from reranker.model.segment_cosine import SCORE_HEADS
 from reranker.training.grouping import check_group_size
 from reranker.training.losses import LOSSES, RankingLoss
 
@@ -66,11 +65,6 @@ class RerankerTrainingArguments(TrainingArguments):
         None, "Run at most this many pairs through the model at once, with gradient caching (large groups; on one "
         "device, with DDP or DataParallel, not under DeepSpeed or FSDP).",
     )  # fmt: skip
-    score_head: str | None = opt(
-        None, f"How the model scores a pair, of {', '.join(SCORE_HEADS)}: a new linear head on [CLS], or the cosine "
-        "of the query's and the passage's mean states (BERT; starts as the bi-encoder the weights came from). "
-        "Default: the checkpoint's own, cls for a model without one.",
-    )  # fmt: skip
     cross_attention_bias: float | None = opt(
         None, "segment_cosine: where the bias on attention between query and passage starts (default -4; learned)."
     )
@@ -79,6 +73,18 @@ class RerankerTrainingArguments(TrainingArguments):
         "learned unless --fixed_logit_scale). The losses see scale x cosine; kl divides it by its T again.",
     )  # fmt: skip
     fixed_logit_scale: bool = opt(False, "segment_cosine: keep the logit scale where it starts (not learned).")
+    lora_r: int = opt(
+        0,
+        "LoRA rank (peft): > 0 trains adapters on the attention and MLP layers and the score layer "
+        "in full, the rest frozen; 0: full fine-tuning.",
+    )
+    lora_alpha: float = opt(64.0, "LoRA alpha (the adapters' scale is alpha / r; Tevatron's default 64).")
+    lora_dropout: float = opt(0.1, "LoRA dropout (Tevatron's default 0.1).")
+    lora_target_modules: str | None = opt(
+        None, "Modules LoRA adapts, comma-separated. Default per family: q_proj,k_proj,v_proj,o_proj,gate_proj,"
+        "up_proj,down_proj for decoders (Tevatron's RankLLaMA), query,key,value,dense for BERT-style encoders.",
+    )  # fmt: skip
+    merge_lora: bool = opt(False, "Write the final model with the adapters merged in, instead of the adapter folder.")
     dropout: float | None = opt(
         None, "Dropout probability of every dropout layer (default: the checkpoint's). 0 for distilling a student "
         "that starts as its teacher: dropout noise is most of its loss there (BENCHMARKS.md).",
@@ -87,6 +93,7 @@ class RerankerTrainingArguments(TrainingArguments):
     def __post_init__(self) -> None:
         self.ranking_loss  # noqa: B018 (checks the loss settings)
         check_at_least("pairs_per_forward", self.pairs_per_forward, 1)
+        self._check_lora()
         check_fraction("warmup_ratio", self.warmup_ratio)
         if self.warmup_steps == 0:
             self.warmup_steps = self.warmup_ratio
@@ -102,6 +109,19 @@ class RerankerTrainingArguments(TrainingArguments):
                 logger.warning(f"{'fp16' if self.fp16 else 'bf16'}: no CUDA GPU (or native bf16); training in fp32")
                 self.fp16 = self.bf16 = False
         super().__post_init__()
+
+    def _check_lora(self) -> None:
+        check_at_least("lora_r", self.lora_r, 0)
+        check_fraction("lora_dropout", self.lora_dropout)
+        if self.lora_alpha <= 0:
+            raise ParameterError(f"{{0}} must be > 0, got {self.lora_alpha}", "lora_alpha")
+        if not self.lora_r:
+            for name in ("lora_target_modules", "merge_lora"):
+                if getattr(self, name):
+                    raise ParameterError("{0} goes with {1} > 0", name, "lora_r")
+        if self.lora_r and self.gradient_checkpointing and self.gradient_checkpointing_kwargs is None:
+            # the frozen embeddings give reentrant checkpointing no input that needs a gradient: nothing would train
+            self.gradient_checkpointing_kwargs = {"use_reentrant": False}
 
     @property
     def ranking_loss(self) -> RankingLoss:

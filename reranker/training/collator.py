@@ -9,7 +9,7 @@ import torch
 
 from reranker.inference.scoring import padded_lengths
 from reranker.io.errors import check_at_least
-from reranker.model.pair_encoding import EncodedPairs, PairEncoder
+from reranker.model.pair_encoding import EncodedPairs, GroupEncoder
 from reranker.training.dataset import TrainGroup
 
 
@@ -21,13 +21,14 @@ class GroupedTrainCollator:
     hold a passage of full length, so that saves little; with `length_buckets` = K > 1 the pairs are sorted by
     length and cut into K sub-batches, each padded to its own longest pair (`{"buckets": [...], "restore": ...}`,
     `restore` putting the sorted logits back in group order), which cuts the padded tokens by about a third.
-    `pad_to_max_length` pads every pair to q_max_len + p_max_len as the reference did (for comparisons).
+    `pad_to_max_length` pads every pair to the longest a pair can be (q_max_len + p_max_len, plus a decoder's
+    prompt) as the reference did (for comparisons).
     `pairs_per_forward` caps the pairs of a sub-batch, and its padded tokens at those of that many pairs of the
     step's mean length (the step is then run with gradient caching). Groups with
     teacher scores add them as `teacher_scores`, in group order.
     """
 
-    encoder: PairEncoder
+    encoder: GroupEncoder
     pad_to_max_length: bool = False
     pad_to_multiple_of: int = 8
     length_buckets: int = 1
@@ -72,8 +73,8 @@ class GroupedTrainCollator:
         return cuts[:-1]
 
     def _padded(self, encoded: EncodedPairs) -> np.ndarray:
-        if self.pad_to_max_length:
-            return np.full(len(encoded), self.encoder.q_max_len + self.encoder.p_max_len)
+        if self.pad_to_max_length:  # a decoder's prompt may re-tokenize a cut text a token longer: never cut a pair
+            return np.maximum(self.encoder.longest_pair, encoded.lengths)
         return padded_lengths(encoded.lengths, self.pad_to_multiple_of)
 
     def _pad(self, encoded: EncodedPairs, index: np.ndarray, padded: np.ndarray) -> dict[str, torch.Tensor]:

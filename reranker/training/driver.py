@@ -19,9 +19,10 @@ from reranker.io.errors import ParameterError, literal
 from reranker.io.summary import write_summary
 from reranker.io.train_rows import load_train_dataset, rows_have_teacher_scores
 from reranker.model.arguments import ModelArguments
-from reranker.model.loading import load_cross_encoder, load_tokenizer
-from reranker.model.pair_encoding import PairEncoder
-from reranker.model.precision import head_in_fp32
+from reranker.model.backbone import ScoreHead, load_scoring_model, pair_encoder_for, resolve_score_head
+from reranker.model.loading import load_tokenizer
+from reranker.model.lora import add_lora, lora_target_modules, save_merged
+from reranker.model.precision import autocast_dtype, head_in_fp32
 from reranker.model.segment_cosine import BertForSegmentCosine
 from reranker.training.arguments import RerankerTrainingArguments, TrainDataArguments, sampling_seed
 from reranker.training.collator import GroupedTrainCollator
@@ -79,6 +80,16 @@ def resolve_resume_checkpoint(args: RerankerTrainingArguments) -> str | None:
 IDENTITY = "torch.nn.modules.linear.Identity"
 
 
+def _head_name(trainer: RerankerTrainer) -> str:
+    if trainer.score_head.name:
+        return trainer.score_head.name
+    return (
+        "segment_cosine"
+        if isinstance(trainer.accelerator.unwrap_model(trainer.model), BertForSegmentCosine)
+        else "cls"
+    )
+
+
 def default_length_buckets(device: torch.device) -> int:
     """Sub-batches a step runs in when `--length_buckets` is not given: 4 on a CPU, where the padded tokens are the
     cost; 1 on a GPU, where a step of 8 groups x 8 waits on kernel launches (H200: 136 groups/s in one batch,
@@ -93,18 +104,11 @@ def build_trainer(
     tokenizer = load_tokenizer(
         model_args.tokenizer_name or model_args.model_name_or_path, model_args.cache_dir, model_args.model_revision
     )
-    model = load_cross_encoder(
-        model_args.model_name_or_path, model_args.config_name, model_args.cache_dir, model_args.model_revision,
-        score_head=training_args.score_head, cross_attention_bias=training_args.cross_attention_bias,
-        dropout=training_args.dropout, logit_scale=training_args.logit_scale,
-        fixed_logit_scale=training_args.fixed_logit_scale,
+    head = resolve_score_head(
+        model_args.model_name_or_path, tokenizer, model_args.score_head, model_args.template, model_args.config_name,
+        model_args.cache_dir, model_args.model_revision,
     )  # fmt: skip
-    head_in_fp32(model)  # fp16/bf16 logits would round the loss's inputs (and the evaluator wraps it anyway)
-    # sentence-transformers' CrossEncoder(path) then returns the raw logit, i.e. our score, not its sigmoid
-    model.config.sentence_transformers = {
-        **getattr(model.config, "sentence_transformers", {}),
-        "activation_fn": IDENTITY,
-    }
+    model = _load_model(model_args, training_args, head)
     with training_args.main_process_first(desc="loading training data"):
         rows = load_train_dataset(
             data_args.dataset_name, data_args.dataset_split, data_args.dataset_revision, data_args.data_cache_dir
@@ -123,7 +127,8 @@ def build_trainer(
         data_args.negative_passage_no_shuffle,
         data_args.dataset_name,
     )
-    encoder = PairEncoder(tokenizer, data_args.q_max_len, data_args.p_max_len, data_args.passage_field_separator)
+    encoder = pair_encoder_for(head, tokenizer, data_args.q_max_len, data_args.p_max_len,
+                               data_args.passage_field_separator)  # fmt: skip
     evaluator = None
     if data_args.eval_rerank_file:
         evaluator = RerankEvaluator(
@@ -142,9 +147,38 @@ def build_trainer(
         ),  # fmt: skip
         processing_class=tokenizer,
         group_size=data_args.train_n_passages,
+        score_head=head,
         loss=loss,
         rerank_evaluator=evaluator,
     )
+
+
+def _load_model(model_args: ModelArguments, training_args: RerankerTrainingArguments, head: ScoreHead):
+    """The model to train: with LoRA adapters when --lora_r > 0 (its frozen weights in bf16 when bf16 is asked
+    for: they get no optimizer state, so nothing needs them in fp32)."""
+    targets = None
+    if training_args.lora_r:  # before any weights are read: an unknown family fails fast
+        targets = lora_target_modules(head.config, training_args.lora_target_modules, head.decoder,
+                                      model_args.model_name_or_path)  # fmt: skip
+    bf16 = training_args.bf16 and autocast_dtype("bf16", training_args.device) is not None
+    model = load_scoring_model(
+        model_args.model_name_or_path, head, model_args.config_name, model_args.cache_dir, model_args.model_revision,
+        dtype=torch.bfloat16 if bf16 and head.decoder and targets else None,
+        attn_implementation=model_args.attn_implementation, dropout=training_args.dropout,
+        cross_attention_bias=training_args.cross_attention_bias, logit_scale=training_args.logit_scale,
+        fixed_logit_scale=training_args.fixed_logit_scale,
+    )  # fmt: skip
+    if not head.decoder:
+        head_in_fp32(model)  # fp16/bf16 logits would round the loss's inputs (decoder heads compute in fp32)
+        # sentence-transformers' CrossEncoder(path) then returns the raw logit, i.e. our score, not its sigmoid
+        model.config.sentence_transformers = {
+            **getattr(model.config, "sentence_transformers", {}),
+            "activation_fn": IDENTITY,
+        }
+    if targets:
+        model = add_lora(model, training_args.lora_r, training_args.lora_alpha, training_args.lora_dropout, targets,
+                         head.name)  # fmt: skip
+    return model
 
 
 def run_training(
@@ -162,9 +196,11 @@ def run_training(
     trainer.save_model()
     trainer.save_state()
     if trainer.is_world_process_zero():
+        if training_args.merge_lora:
+            save_merged(trainer.model, training_args.output_dir)
         queries = len(trainer.train_dataset)
-        head = "segment_cosine" if isinstance(trainer.model, BertForSegmentCosine) else "cls"
-        write_model_card(training_args.output_dir, model_args, data_args, training_args, trainer.state, queries, head)
+        write_model_card(training_args.output_dir, model_args, data_args, training_args, trainer.state, queries,
+                         _head_name(trainer))  # fmt: skip
         groups = trainer.state.global_step * training_args.per_device_train_batch_size * training_args.world_size
         write_summary(
             training_args.output_dir, "train", {**asdict(model_args), **asdict(data_args),

@@ -11,13 +11,13 @@ from reranker.inference.scoring import PairScorer, ranked_run
 from reranker.io.qrels import read_qrels
 from reranker.io.rerank_input import iter_query_blocks
 from reranker.io.runs import Run
-from reranker.model.pair_encoding import PairEncoder
+from reranker.model.pair_encoding import GroupEncoder
 
 
 class RerankEvaluator:
     """Holds the encoded pairs of a rerank file (encoded once) and its qrels, restricted to the file's queries."""
 
-    def __init__(self, rerank_file: str, qrels_file: str, encoder: PairEncoder, batch_size: int = 128) -> None:
+    def __init__(self, rerank_file: str, qrels_file: str, encoder: GroupEncoder, batch_size: int = 128) -> None:
         self.blocks = list(iter_query_blocks(rerank_file))
         queries = {block.query_id for block in self.blocks}
         self.qrels = {qid: judged for qid, judged in read_qrels(qrels_file).items() if qid in queries}

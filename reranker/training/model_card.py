@@ -22,7 +22,7 @@ Trained {date} with the loss `{loss_name}` over groups of each query's positive 
 | steps / epochs | {steps} / {epochs:g} |
 | batch | {batch} queries x {group} passages per device |
 | learning rate, warmup | {lr:g}, {warmup:g} |
-| lengths | query {q_max_len}, passage {p_max_len} tokens (`[CLS] q [SEP] p [SEP]`, only_first truncation) |
+| lengths | query {q_max_len}, passage {p_max_len} tokens ({layout}) |
 | precision, seed | {precision}, {seed} |
 | final training loss | {loss} |
 
@@ -40,10 +40,13 @@ python reranker_inference.py --model_name_or_path {path} --encode_in_path RERANK
 ```
 
 ```python
-{import_line}from sentence_transformers import CrossEncoder
-scores = CrossEncoder("{path}").predict([("query", "passage")])  # raw logits: the config sets Identity
+{usage}
 ```
 """
+SENTENCE_TRANSFORMERS_USE = """{import_line}from sentence_transformers import CrossEncoder
+scores = CrossEncoder("{path}").predict([("query", "passage")])  # raw logits: the config sets Identity"""
+RERANKER_USE = """from reranker import Reranker  # the decoder head and prompt are in reranker_head.json; a LoRA
+scores = Reranker.from_pretrained("{path}").predict([("query", "passage")])  # adapter loads on its base model"""
 
 
 def _evaluation(log_history: list[dict], eval_file: str | None) -> str:
@@ -64,6 +67,16 @@ HEADS = {
         "It scores a pair by the cosine of the mean states of its query and its passage, both read in one joint "
         "pass (`BertForSegmentCosine`, from the `reranker` package).",
         "import reranker  # registers BertForSegmentCosine, this model's class, with transformers\n",
+    ),
+    "last_token": (
+        "A decoder LLM scores a pair by a linear layer on the final state of its last token (RankLLaMA's "
+        "head), reading it through the prompt in `reranker_head.json`.",
+        None,
+    ),
+    "yes_no": (
+        'A decoder LLM scores a pair by its log-probability of "yes" minus that of "no" after the '
+        "prompt in `reranker_head.json` (Qwen3-Reranker's head; sigmoid(score) = P(yes)).",
+        None,
     ),
 }
 
@@ -90,13 +103,18 @@ def write_model_card(
         warmup=training_args.warmup_steps,
         q_max_len=data_args.q_max_len,
         p_max_len=data_args.p_max_len,
+        layout="`[CLS] q [SEP] p [SEP]`, only_first truncation"
+        if import_line is not None
+        else "each cut alone, then put into the prompt",
         precision=precision,
         seed=training_args.seed,
         loss=f"{losses[-1]:.4f}" if losses else "n/a",
         evaluation=_evaluation(state.log_history, data_args.eval_rerank_file),
         path=output_dir,
         head=head,
-        import_line=import_line,
+        usage=RERANKER_USE.format(path=output_dir)
+        if import_line is None
+        else SENTENCE_TRANSFORMERS_USE.format(path=output_dir, import_line=import_line),
     )
     path = Path(output_dir) / "README.md"
     path.write_text(text)

@@ -47,6 +47,7 @@ from reranker.io.train_rows import (
 from reranker.model.loading import pooling_mode
 from reranker.model.pair_encoding import passage_text
 from reranker.model.precision import autocast_dtype
+from reranker.model.prompt_template import PromptEncoder
 
 logger = logging.getLogger(__name__)
 TEACHER_TYPES = ("cross-encoder", "bi-encoder")
@@ -72,8 +73,9 @@ class CrossEncoderTeacher:
 
     def settings(self) -> dict:
         encoder = self.scorer.encoder
+        prompt = {"template": encoder.template.to_dict()} if isinstance(encoder, PromptEncoder) else {}
         return {"type": "cross-encoder", "lengths": (encoder.q_max_len, encoder.p_max_len), "dtype": self.scorer.dtype,
-                "separator": encoder.separator, "padding": self.scorer.pad_to_multiple_of}  # fmt: skip
+                "separator": encoder.separator, "padding": self.scorer.pad_to_multiple_of, **prompt}  # fmt: skip
 
     def score(self, queries: Sequence[str], passages: Sequence[Passages]) -> np.ndarray:
         """The scores of every row's passages, row after row."""

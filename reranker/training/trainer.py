@@ -7,6 +7,7 @@ import torch
 from transformers import Trainer
 
 from reranker.io.errors import ParameterError
+from reranker.model.backbone import ScoreHead, write_head_record
 from reranker.model.precision import autocast_dtype, precision_name
 from reranker.training.arguments import sampling_seed
 from reranker.training.dataset import EpochShuffleSampler
@@ -25,12 +26,14 @@ class RerankerTrainer(Trainer):
         self,
         *args,
         group_size: int,
+        score_head: ScoreHead | None = None,
         loss: RankingLoss | None = None,
         rerank_evaluator: RerankEvaluator | None = None,
         **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.group_size = group_size
+        self.score_head = score_head or ScoreHead(None)
         self.loss = loss or RankingLoss()
         self.rerank_evaluator = rerank_evaluator
         # Our loss is a mean over the groups of a micro-batch and ignores `num_items_in_batch`, so the Trainer
@@ -52,6 +55,12 @@ class RerankerTrainer(Trainer):
                 f"{{0}} (gradient caching) does not work under {engine}, which runs the backward pass itself; train "
                 "with DDP (torchrun) or without {0}", "pairs_per_forward",
             )  # fmt: skip
+
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        """Save as the Trainer does (an adapter folder under LoRA), plus a decoder's head record: every checkpoint
+        can be scored as it is."""
+        super()._save(output_dir, state_dict)
+        write_head_record(output_dir or self.args.output_dir, self.score_head)
 
     def _get_train_sampler(self, train_dataset=None) -> EpochShuffleSampler:
         dataset = train_dataset if train_dataset is not None else self.train_dataset

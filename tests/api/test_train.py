@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-import itertools
-
 import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
@@ -14,15 +11,6 @@ from reranker.io.errors import ParameterError
 from reranker.io.summary import read_summary
 from reranker.model.arguments import ModelArguments
 from reranker.training.arguments import RerankerTrainingArguments, TrainDataArguments
-
-
-@pytest.fixture(scope="module")
-def train_file(tmp_path_factory, offline_data):
-    path = tmp_path_factory.mktemp("data") / "train8.jsonl"
-    with gzip.open(offline_data / "train.jsonl.gz", "rt") as rows:
-        path.write_text("".join(itertools.islice(rows, 8)))
-    return path
-
 
 FLAGS = {"per_device_train_batch_size": 4, "train_n_passages": 4, "p_max_len": 64, "max_steps": 2, "seed": 5,
          "learning_rate": 1e-3, "disable_tqdm": True}  # fmt: skip

@@ -20,6 +20,7 @@ from reranker.cli.common import parse_dataclasses
 from reranker.cli.train import main as train_main
 from reranker.io.summary import read_summary
 from reranker.model.arguments import ModelArguments
+from reranker.model.backbone import HEAD_RECORD
 from reranker.model.loading import load_cross_encoder
 from reranker.model.segment_cosine import CLIP_LOGIT_SCALE, BertForSegmentCosine
 from reranker.training.arguments import RerankerTrainingArguments, TrainDataArguments
@@ -70,7 +71,7 @@ def scored_rows(tmp_path_factory, offline_data, tiny_model_dir):
 
 def test_the_recipes_are_there():
     assert {recipe_id(path) for path in FULL_SCALE} == {
-        "reference", "distill-ensemble", "distill-ensemble-margin-mse", "lce-group32"
+        "reference", "distill-ensemble", "distill-ensemble-margin-mse", "lce-group32", "rankllama-lora", "qwen3-lora"
     }  # fmt: skip
     assert {recipe_id(path) for path in SAMPLE} >= {
         "sample/reference", "sample/distill-ensemble", "sample/lce-group32", "sample/bi-encoder-self-distill",
@@ -106,8 +107,13 @@ def expected_model_settings(flags: dict[str, str]) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("recipe", RECIPES, ids=[recipe_id(path) for path in RECIPES])
-def test_recipe_trains_two_steps(recipe, tiny_model_dir, scored_rows, tmp_path):
+def test_recipe_trains_two_steps(recipe, tiny_model_dir, tiny_decoders, scored_rows, tmp_path):
     output = tmp_path / "model"
+    given = recipe_flags(recipe)
+    if given.get("score_head") in DECODER_FAMILY:
+        decoder_recipe_trains_two_steps(recipe, tiny_decoders[DECODER_FAMILY[given["score_head"]]], scored_rows,
+                                        output, given)  # fmt: skip
+        return
     flags = ["--model_name_or_path", str(tiny_model_dir), "--dataset_name", str(scored_rows), "--output_dir",
              str(output), "--max_steps", "2", "--per_device_train_batch_size", "2", "--disable_tqdm", "1",
              "--save_strategy", "no", "--logging_steps", "1"]  # fmt: skip
@@ -117,7 +123,6 @@ def test_recipe_trains_two_steps(recipe, tiny_model_dir, scored_rows, tmp_path):
     assert losses and all(math.isfinite(loss) for loss in losses), losses
     assert read_summary(output)["steps"] == 2
 
-    given = recipe_flags(recipe)
     model = load_cross_encoder(str(output))
     assert isinstance(model, BertForSegmentCosine) == (given.get("score_head") == "segment_cosine")
     for name, value in expected_model_settings(given).items():
@@ -133,6 +138,26 @@ def test_recipe_trains_two_steps(recipe, tiny_model_dir, scored_rows, tmp_path):
     )
     assert list(loss.weights) == pytest.approx(weights)
     assert loss.temperature == pytest.approx(float(given.get("distill_temperature", 1.0)))
+
+
+DECODER_FAMILY = {"last_token": "llama", "yes_no": "qwen3"}  # the tiny model a decoder recipe trains
+
+
+def decoder_recipe_trains_two_steps(recipe, model_dir, scored_rows, output, given):
+    """An LLM recipe: 2 steps of LoRA on a tiny decoder (groups cut to 4, as the rows have few passages), to finite
+    losses, an adapter of the recipe's rank that records the recipe's head."""
+    flags = ["--model_name_or_path", str(model_dir), "--dataset_name", str(scored_rows), "--output_dir",
+             str(output), "--max_steps", "2", "--per_device_train_batch_size", "2", "--gradient_accumulation_steps",
+             "1", "--train_n_passages", "4", "--disable_tqdm", "1", "--save_strategy", "no",
+             "--logging_steps", "1"]  # fmt: skip
+    assert train_main(["--args_file", str(recipe), *flags]) == 0
+    losses = [entry["loss"] for entry in json.loads((output / "trainer_state.json").read_text())["log_history"]
+              if "loss" in entry]  # fmt: skip
+    assert losses and all(math.isfinite(loss) for loss in losses), losses
+    adapter = json.loads((output / "adapter_config.json").read_text())
+    assert (adapter["r"], adapter["lora_alpha"]) == (int(given["lora_r"]), float(given["lora_alpha"]))
+    assert json.loads((output / HEAD_RECORD).read_text())["score_head"] == given["score_head"]
+    assert read_summary(output)["arguments"]["gradient_checkpointing"] is True
 
 
 def test_a_missing_args_file_is_an_error(capsys):

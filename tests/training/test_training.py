@@ -23,14 +23,16 @@ def train_file(tmp_path_factory, offline_data):
     return path
 
 
-def arguments(model_dir, train_file, output_dir, pad_to_max_length=False, length_buckets=4, **overrides):
+def arguments(
+    model_dir, train_file, output_dir, pad_to_max_length=False, length_buckets=4, score_head=None, **overrides
+):
     training = {
         "output_dir": str(output_dir), "per_device_train_batch_size": 4, "learning_rate": 1e-3, "max_steps": 6,
         "save_steps": 2, "logging_steps": 1, "seed": 7, "report_to": "none", "disable_tqdm": True,
         "dataloader_pin_memory": False, **overrides,
     }  # fmt: skip
     return (
-        ModelArguments(model_name_or_path=str(model_dir)),
+        ModelArguments(model_name_or_path=str(model_dir), score_head=score_head),
         TrainDataArguments(
             dataset_name=str(train_file),
             train_n_passages=4,

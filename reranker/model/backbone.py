@@ -1,0 +1,230 @@
+"""The one place that decides, for a checkpoint, its backbone (BERT-style encoder or decoder LLM), its score head
+and how a pair is laid out (BERT's `[CLS] q [SEP] p [SEP]`, or a decoder's prompt template), and loads it so.
+
+Training, inference, the teacher stage and the Python API all go through `resolve_score_head` (before any
+weights are read: bad settings fail fast), `load_scoring_model` and `pair_encoder_for`.
+
+A decoder checkpoint written here records its head and template in `reranker_head.json` (also in an adapter
+folder); a checkpoint that records none (Qwen3-Reranker is a plain causal LM) takes them from the flags:
+`score_head` "yes_no" (Qwen3-Reranker's prompt by default) or "last_token" (RankLLaMA's); a
+`...ForSequenceClassification` decoder defaults to last_token.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoModelForSequenceClassification,
+    PretrainedConfig,
+    PreTrainedTokenizerBase,
+)
+from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+from reranker.io.errors import ParameterError, literal
+from reranker.model.decoder_heads import DECODER_HEADS, with_decoder_head, yes_no_token_ids
+from reranker.model.loading import load_cross_encoder, model_file
+from reranker.model.lora import ADAPTER_CONFIG, adapter_base, load_adapter
+from reranker.model.pair_encoding import GroupEncoder, PairEncoder
+from reranker.model.prompt_template import (
+    LAST_TOKEN_PAIR,
+    QWEN3_RERANKER_PAIR,
+    QWEN3_RERANKER_PREFIX,
+    QWEN3_RERANKER_SUFFIX,
+    PromptEncoder,
+    PromptTemplate,
+    leading_special_text,
+)
+from reranker.model.segment_cosine import SCORE_HEADS
+
+HEAD_RECORD = "reranker_head.json"
+ALL_SCORE_HEADS = SCORE_HEADS + DECODER_HEADS
+ATTENTION_IMPLEMENTATIONS = ("sdpa", "flash_attention_2", "eager")
+TEMPLATE_FLAGS = {"prefix": "template_prefix", "pair": "pair_template", "suffix": "template_suffix"}
+
+
+@dataclass(frozen=True)
+class ScoreHead:
+    """How a checkpoint scores a pair.
+
+    `name`: "cls", "segment_cosine", "last_token", "yes_no", or None (an encoder's own head). `template`: a
+    decoder's prompt. `yes_no_token_ids`: ("yes", "no") ids of a yes_no head. `adapter_of`: the base model when the
+    checkpoint is a LoRA adapter folder. `decoder`: the backbone is a decoder LLM. `config`: the backbone's config.
+    """
+
+    name: str | None
+    decoder: bool = False
+    template: PromptTemplate | None = None
+    yes_no_token_ids: tuple[int, int] | None = None
+    adapter_of: str | None = None
+    config: PretrainedConfig | None = None
+
+    def record(self) -> dict:
+        """What `reranker_head.json` holds."""
+        return {"score_head": self.name, "template": self.template.to_dict() if self.template else None}
+
+
+def is_decoder_config(config: PretrainedConfig) -> bool:
+    """A decoder LLM (Llama, Mistral, Qwen, Gemma, ...): transformers has a causal LM of its type and no masked LM
+    (BERT-style encoders have both)."""
+    return config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and config.model_type not in (
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES
+    )
+
+
+def check_score_head_name(score_head: str | None) -> None:
+    if score_head is not None and score_head not in ALL_SCORE_HEADS:
+        raise ParameterError(
+            f"{{0}} must be one of {', '.join(ALL_SCORE_HEADS)}, got {literal(repr(score_head))}", "score_head"
+        )
+
+
+def read_head_record(name_or_path: str) -> dict:
+    """The `reranker_head.json` of a checkpoint ({} when it has none)."""
+    path = model_file(name_or_path, HEAD_RECORD)
+    return json.loads(path.read_text()) if path else {}
+
+
+def write_head_record(folder: str | Path, head: ScoreHead) -> None:
+    """Record a decoder head and its template in `folder` (nothing for an encoder: its config says it all)."""
+    if head.decoder:
+        (Path(folder) / HEAD_RECORD).write_text(json.dumps(head.record(), indent=2) + "\n")
+
+
+def resolve_score_head(
+    name_or_path: str,
+    tokenizer: PreTrainedTokenizerBase,
+    score_head: str | None = None,
+    template: dict[str, str | None] | None = None,
+    config_name: str | None = None,
+    cache_dir: str | None = None,
+    revision: str | None = None,
+) -> ScoreHead:
+    """Decide backbone, head and template of `name_or_path` from its config, its record and the settings given,
+    reading no weights. A decoder's tokenizer gets its EOS as padding token when it has none.
+
+    Args:
+        name_or_path: model folder, adapter folder or Hub name.
+        tokenizer: its tokenizer.
+        score_head: asked-for head (None: the checkpoint's own).
+        template: decoder prompt parts given ({"prefix", "pair", "suffix"}; None values: the checkpoint's or the
+            head's default).
+
+    Returns:
+        The `ScoreHead`. Settings that cannot work are a ParameterError naming the setting.
+
+    Example:
+        >>> resolve_score_head("Qwen/Qwen3-Reranker-0.6B", tokenizer, "yes_no").template.suffix[:10]
+        '<|im_end|>'
+    """
+    check_score_head_name(score_head)
+    given = {key: value for key, value in (template or {}).items() if value is not None}
+    base = adapter_base(name_or_path, model_file(name_or_path, ADAPTER_CONFIG))
+    config = AutoConfig.from_pretrained(config_name or base or name_or_path, cache_dir=cache_dir, revision=revision)
+    if not is_decoder_config(config):
+        if score_head in DECODER_HEADS:
+            raise ParameterError(f"{{0}} {score_head} needs a decoder LLM, and {literal(name_or_path)} is "
+                                 f"{literal(config.model_type)}", "score_head")  # fmt: skip
+        if given:
+            raise ParameterError("{0} goes with the decoder heads (last_token, yes_no)", TEMPLATE_FLAGS[min(given)])
+        return ScoreHead(score_head, adapter_of=base, config=config)
+    record = read_head_record(name_or_path)
+    name = score_head or record.get("score_head") or _default_decoder_head(config, name_or_path)
+    if name not in DECODER_HEADS:
+        raise ParameterError(f"{{0}} {name}: {literal(name_or_path)} is a decoder LLM ({literal(config.model_type)}); "
+                             "use last_token or yes_no", "score_head")  # fmt: skip
+    _ensure_padding(tokenizer, name_or_path)
+    recorded = record.get("template") if record.get("score_head") == name else None
+    parts = {**(recorded or _default_template(name, tokenizer, name_or_path, given)), **given}
+    ids = yes_no_token_ids(tokenizer, name_or_path) if name == "yes_no" else None
+    return ScoreHead(name, True, PromptTemplate(**parts), ids, base, config)
+
+
+def _default_decoder_head(config: PretrainedConfig, name: str) -> str:
+    if any(arch.endswith("ForSequenceClassification") for arch in config.architectures or []):
+        return "last_token"
+    raise ParameterError(
+        f"{{0}}: {literal(name)} is a causal LM that records no score head; give {{0}} yes_no (a "
+        "Qwen3-Reranker-style model, scored zero-shot) or last_token (a new linear head, to train)", "score_head",
+    )  # fmt: skip
+
+
+def _default_template(score_head: str, tokenizer, name: str, given: dict) -> dict[str, str]:
+    if score_head == "yes_no":
+        return {"prefix": QWEN3_RERANKER_PREFIX, "pair": QWEN3_RERANKER_PAIR, "suffix": QWEN3_RERANKER_SUFFIX}
+    if tokenizer.eos_token is None and "suffix" not in given:
+        raise ParameterError(f"{{0}} last_token: the tokenizer of {literal(name)} has no EOS token to end a pair "
+                             "with; give {1}", "score_head", "template_suffix")  # fmt: skip
+    return {"prefix": leading_special_text(tokenizer), "pair": LAST_TOKEN_PAIR, "suffix": tokenizer.eos_token or ""}
+
+
+def _ensure_padding(tokenizer: PreTrainedTokenizerBase, name: str) -> None:
+    """A pad token for a decoder's tokenizer (its EOS): padding is right-sided and masked, so its id never counts."""
+    if tokenizer.pad_token is not None:
+        return
+    if tokenizer.eos_token is None:
+        raise ParameterError(f"{{0}} {literal(name)} has neither a padding nor an EOS token", "tokenizer")
+    tokenizer.pad_token = tokenizer.eos_token
+
+
+def pair_encoder_for(
+    head: ScoreHead, tokenizer: PreTrainedTokenizerBase, q_max_len: int, p_max_len: int, separator: str = " "
+) -> GroupEncoder:
+    """The encoder that lays pairs out for `head`: BERT's pair template or the decoder's prompt."""
+    if head.decoder:
+        return PromptEncoder(tokenizer, head.template, q_max_len, p_max_len, separator)
+    return PairEncoder(tokenizer, q_max_len, p_max_len, separator)
+
+
+def load_scoring_model(
+    name_or_path: str,
+    head: ScoreHead,
+    config_name: str | None = None,
+    cache_dir: str | None = None,
+    revision: str | None = None,
+    dtype: torch.dtype | None = None,
+    attn_implementation: str | None = None,
+    merge_adapter: bool = True,
+    **encoder_settings,
+) -> torch.nn.Module:
+    """Load the model `head` describes: an encoder through `load_cross_encoder` (`encoder_settings`: its dropout,
+    segment-cosine settings), a decoder with its head in fp32 and its other weights in `dtype` (default fp32), an
+    adapter folder on its base model (loaded once; merged unless `merge_adapter` is False).
+
+    Example:
+        >>> model = load_scoring_model("Qwen/Qwen3-Reranker-0.6B", head, dtype=torch.bfloat16)
+    """
+    check_attention(attn_implementation)
+    source = head.adapter_of or name_or_path
+    if head.decoder:
+        model = _load_decoder(source, head, config_name, cache_dir, revision, dtype, attn_implementation,
+                              encoder_settings)  # fmt: skip
+    else:
+        model = load_cross_encoder(source, config_name, cache_dir, revision, score_head=head.name,
+                                   attn_implementation=attn_implementation or "sdpa", **encoder_settings)  # fmt: skip
+    return load_adapter(model, name_or_path, merge_adapter) if head.adapter_of else model
+
+
+def check_attention(attn_implementation: str | None) -> None:
+    if attn_implementation is not None and attn_implementation not in ATTENTION_IMPLEMENTATIONS:
+        raise ParameterError(f"{{0}} must be one of {', '.join(ATTENTION_IMPLEMENTATIONS)}, got "
+                             f"{literal(repr(attn_implementation))}", "attn_implementation")  # fmt: skip
+
+
+def _load_decoder(source, head, config_name, cache_dir, revision, dtype, attn_implementation, settings):
+    unsupported = sorted(name for name, value in settings.items() if value is not None and value is not False)
+    if unsupported:
+        raise ParameterError(f"{{0}} does not go with {{1}} {head.name}", unsupported[0], "score_head")
+    auto = AutoModelForCausalLM if head.name == "yes_no" else AutoModelForSequenceClassification
+    extra = {"num_labels": 1} if head.name == "last_token" else {}
+    config = AutoConfig.from_pretrained(config_name or source, cache_dir=cache_dir, revision=revision, **extra)
+    model = auto.from_pretrained(
+        source, config=config, cache_dir=cache_dir, revision=revision, dtype=dtype or torch.float32,
+        attn_implementation=attn_implementation or "sdpa",
+    )  # fmt: skip
+    return with_decoder_head(model, head.name, head.yes_no_token_ids)

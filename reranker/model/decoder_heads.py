@@ -1,0 +1,125 @@
+"""Decoder score heads: a pair's score read at its last real token, found from the attention mask.
+
+- `last_token` (RankLLaMA, Tevatron): the linear `score` of a `...ForSequenceClassification` model on the final
+  state of the last real token. transformers' own forward finds that token as the last one that is not the pad
+  id, which is wrong wherever the pad token is the EOS the template ends with (Qwen's, and any tokenizer given EOS
+  as pad), so the forward here reads it from the attention mask.
+- `yes_no` (Qwen3-Reranker): a causal LM's logit of "yes" minus its logit of "no" at the last real token, i.e.
+  log P(yes) - log P(no); sigmoid(score) is the reference code's P(yes) of the softmax over (no, yes). Only those
+  two rows of the LM head are computed (the full vocabulary's logits at every position would dwarf the model's
+  memory at reranking batch sizes).
+
+Both compute the head in fp32 (bf16 scores tie, see `head_in_fp32`). A loaded model keeps its transformers class
+and gets this forward by a subclass of the same name, so `save_pretrained` writes a checkpoint any transformers
+code loads (`architectures` unchanged); peft wraps it as it wraps the original.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from reranker.io.errors import ParameterError, literal
+
+DECODER_HEADS = ("last_token", "yes_no")
+
+
+def last_token_states(states: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """The final state of each sequence's last real token: right padding, the mask's last 1 (no mask: the end).
+
+    Example:
+        >>> last_token_states(torch.arange(6.0).view(1, 3, 2), torch.tensor([[1, 1, 0]]))
+        tensor([[2., 3.]])
+    """
+    if attention_mask is None:
+        return states[:, -1]
+    positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+    last = (positions * attention_mask.to(positions.dtype)).argmax(dim=1)
+    return states[torch.arange(states.shape[0], device=states.device), last]
+
+
+def _final_states(model: PreTrainedModel, input_ids, attention_mask, kwargs) -> torch.Tensor:
+    backbone = getattr(model, model.base_model_prefix)
+    extra = {name: kwargs[name] for name in ("position_ids", "inputs_embeds") if kwargs.get(name) is not None}
+    states = backbone(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **extra).last_hidden_state
+    return last_token_states(states, attention_mask)
+
+
+class LastTokenScoring:
+    """The `last_token` forward, mixed into a `...ForSequenceClassification` class with a `score` layer."""
+
+    def forward(self, input_ids=None, attention_mask=None, **kwargs) -> SequenceClassifierOutput:
+        last = _final_states(self, input_ids, attention_mask, kwargs)
+        with torch.autocast(last.device.type, enabled=False):
+            return SequenceClassifierOutput(logits=self.score(last.float()).float())
+
+
+class YesNoScoring:
+    """The `yes_no` forward, mixed into a `...ForCausalLM` class; `yes_no_token_ids` is set on the instance."""
+
+    yes_no_token_ids: tuple[int, int]
+
+    def forward(self, input_ids=None, attention_mask=None, **kwargs) -> SequenceClassifierOutput:
+        last = _final_states(self, input_ids, attention_mask, kwargs)
+        with torch.autocast(last.device.type, enabled=False):
+            return SequenceClassifierOutput(logits=self._yes_minus_no(last))
+
+    def _yes_minus_no(self, last: torch.Tensor) -> torch.Tensor:
+        head = self.get_output_embeddings()
+        rows = torch.tensor(self.yes_no_token_ids, device=last.device)
+        logits = last.float() @ head.weight[rows].float().T
+        if getattr(head, "bias", None) is not None:
+            logits = logits + head.bias[rows].float()
+        cap = getattr(self.config, "final_logit_softcapping", None)  # Gemma 2 caps its logits: so must we
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        return (logits[:, 0] - logits[:, 1])[:, None]
+
+
+@functools.cache
+def _scoring_class(base: type, mixin: type) -> type:
+    # the same name, so that save_pretrained records the original architecture
+    return type(base.__name__, (mixin, base), {"__module__": base.__module__, "__qualname__": base.__qualname__})
+
+
+def with_decoder_head(model: PreTrainedModel, score_head: str, yes_no_token_ids: tuple[int, int] | None = None):
+    """`model` (loaded by transformers) scoring with `score_head`; its score layer kept in fp32.
+
+    Args:
+        model: a `...ForSequenceClassification` model with one label (`last_token`) or a `...ForCausalLM`
+            (`yes_no`).
+        score_head: "last_token" or "yes_no".
+        yes_no_token_ids: the ids of "yes" and "no" (`yes_no`).
+
+    Returns:
+        The same model object, its forward returning `logits` of shape (pairs, 1).
+    """
+    if score_head == "last_token":
+        if not isinstance(getattr(model, "score", None), torch.nn.Linear):
+            raise ParameterError(f"{{0}} last_token: {literal(type(model).__name__)} has no linear `score` layer",
+                                 "score_head")  # fmt: skip
+        model.score.float()
+        model.__class__ = _scoring_class(type(model), LastTokenScoring)
+    else:
+        model.__class__ = _scoring_class(type(model), YesNoScoring)
+        model.yes_no_token_ids = yes_no_token_ids
+    return model
+
+
+def yes_no_token_ids(tokenizer: PreTrainedTokenizerBase, name: str) -> tuple[int, int]:
+    """The ids of "yes" and "no" as single tokens (the Qwen3-Reranker reference's `convert_tokens_to_ids`).
+
+    Returns:
+        (yes id, no id); a ParameterError naming `name` when the vocabulary lacks either as one token.
+    """
+    ids = []
+    for word in ("yes", "no"):
+        token_id = tokenizer.convert_tokens_to_ids(word)
+        if token_id is None or token_id == tokenizer.unk_token_id or tokenizer.convert_ids_to_tokens(token_id) != word:
+            raise ParameterError(f"{{0}} yes_no: the vocabulary of {literal(name)} has no single token {word!r}",
+                                 "score_head")  # fmt: skip
+        ids.append(token_id)
+    return ids[0], ids[1]
