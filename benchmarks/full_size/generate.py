@@ -20,7 +20,9 @@ from its texts. A passage's text is a function of its pid alone, so every file t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
+import io
 import json
 import os
 import random
@@ -94,9 +96,11 @@ def _write(path: Path, lines: Callable[[], Iterator[str]]) -> None:
     if path.exists():
         return
     tmp = path.with_name(path.name + ".tmp")
-    opener = (lambda: gzip.open(tmp, "wt", encoding="utf-8", compresslevel=1)) if path.suffix == ".gz" else (
-        lambda: open(tmp, "w", encoding="utf-8"))  # fmt: skip
-    with opener() as out:
+    with open(tmp, "wb") as raw, contextlib.ExitStack() as stack:
+        target = raw
+        if path.suffix == ".gz":  # no name or time in the header: the same seed gives the same bytes
+            target = stack.enter_context(gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=1, mtime=0))
+        out = stack.enter_context(io.TextIOWrapper(target, encoding="utf-8", newline="\n"))
         batch: list[str] = []
         for line in lines():
             batch.append(line)

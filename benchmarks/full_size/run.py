@@ -161,9 +161,11 @@ class Driver:
 
     def import_kill(self) -> None:
         whole, resumed = self.d / "train.teacher.jsonl.gz", self.d / "train.teacher.resumed.jsonl.gz"
-        progress = resumed.with_name(resumed.name + ".progress.json")
-        half = self.sizes["triples"] // 2
-        killed = measure(self.import_command(resumed), lambda: progress_of(progress, "triples") >= half)
+        resumed.unlink(missing_ok=True)
+        # half-way in time: the import has several steps (sort, collection, rows), each with its own progress
+        half = next(r.wall_s for r in self.results if r.stage == "teacher_triples_import") / 2
+        start = time.perf_counter()
+        killed = measure(self.import_command(resumed), lambda: time.perf_counter() - start >= half)
         m = measure(self.import_command(resumed))
         total = Measured(round(killed.wall_s + m.wall_s, 2), max(killed.peak_rss_mib, m.peak_rss_mib))
         self.record("teacher_import_kill_resume", total, self.sizes["triples"],
@@ -209,6 +211,7 @@ class Driver:
 
     def infer_kill(self) -> None:
         resumed = self.d / "scores.resumed.txt"
+        resumed.unlink(missing_ok=True)
         progress = resumed.with_name(resumed.name + ".progress.json")
         half = self.sizes["run_lines"] // 2
         killed = measure(self.infer_command(resumed), lambda: progress_of(progress, "candidates") >= half)
@@ -225,6 +228,7 @@ class Driver:
         self.record("evaluate", m, self.sizes["run_lines"])
 
 
+# import_kill needs import_triples before it; infer_sharded, infer_kill and convert_and_evaluate need infer
 STAGES = ["read", "prepare", "import_triples", "import_kill", "train_load", "encode", "infer", "infer_sharded",
           "infer_kill", "convert_and_evaluate"]  # fmt: skip
 
@@ -251,7 +255,12 @@ def main(argv: list[str] | None = None) -> None:
     driver = Driver(workdir, args.scale, sizes)
     for stage in stages:
         getattr(driver, stage)()
-    (workdir / "results.json").write_text(json.dumps([asdict(r) for r in driver.results], indent=1) + "\n")
+    # stages measured before (a run of other --stages) are kept; a stage measured again replaces its entry
+    path = workdir / "results.json"
+    kept = json.loads(path.read_text()) if path.is_file() else []
+    new = {r.stage for r in driver.results}
+    rows = [r for r in kept if r["stage"] not in new] + [asdict(r) for r in driver.results]
+    path.write_text(json.dumps(rows, indent=1) + "\n")
     print(f"wrote {workdir / 'results.json'}")
 
 
