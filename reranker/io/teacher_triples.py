@@ -203,7 +203,7 @@ def import_teacher_triples(
     output: str,
     *,
     run_lines: int = 1_000_000,
-    chunk_queries: int = 2_000,
+    chunk_queries: int = 200,
     compress_level: int = 1,
     threads: int = 2,
     arguments: dict | None = None,
