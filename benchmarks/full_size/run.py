@@ -13,6 +13,7 @@ uninterrupted run's). Inference uses a tiny random BERT (2 layers, hidden 128) o
 from __future__ import annotations
 
 import argparse
+import filecmp
 import json
 import os
 import signal
@@ -81,6 +82,12 @@ def progress_of(path: Path, key: str) -> int:
         return json.loads(path.read_text())[key]
     except (OSError, ValueError, KeyError):
         return 0
+
+
+def same_bytes(a: Path, b: Path) -> bool:
+    """Compared block by block: reading whole outputs here would raise the driver's peak RSS, which the next
+    stage's process inherits at its start (Linux carries the parent's high-water mark across fork and exec)."""
+    return filecmp.cmp(a, b, shallow=False)
 
 
 def count_lines(path: Path) -> int:
@@ -169,7 +176,7 @@ class Driver:
         m = measure(self.import_command(resumed))
         total = Measured(round(killed.wall_s + m.wall_s, 2), max(killed.peak_rss_mib, m.peak_rss_mib))
         self.record("teacher_import_kill_resume", total, self.sizes["triples"],
-                    resumed.read_bytes() == whole.read_bytes())  # fmt: skip
+                    same_bytes(resumed, whole))  # fmt: skip
 
     def train_load(self) -> None:
         cache = self.d / "arrow_cache"
@@ -206,7 +213,7 @@ class Driver:
         merged = self.d / "scores.merged.txt"
         merged.unlink(missing_ok=True)
         m = measure(python("-m", "reranker.merge_scores", "--inputs", *shards, "--output", merged))
-        same = merged.read_bytes() == (self.d / "scores.txt").read_bytes()
+        same = same_bytes(merged, self.d / "scores.txt")
         self.record("merge_scores", m, self.sizes["run_lines"], same)
 
     def infer_kill(self) -> None:
@@ -217,7 +224,7 @@ class Driver:
         killed = measure(self.infer_command(resumed), lambda: progress_of(progress, "candidates") >= half)
         m = measure(self.infer_command(resumed))
         total = Measured(round(killed.wall_s + m.wall_s, 2), max(killed.peak_rss_mib, m.peak_rss_mib))
-        same = resumed.read_bytes() == (self.d / "scores.txt").read_bytes()
+        same = same_bytes(resumed, self.d / "scores.txt")
         self.record("inference_kill_resume", total, self.sizes["run_lines"], same)
 
     def convert_and_evaluate(self) -> None:
