@@ -84,6 +84,25 @@ def atomic_output(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
         raise
 
 
+def gzip_member(data: bytes, level: int = 6) -> bytes:
+    """`data` as one complete gzip member (no timestamp, as `atomic_output` writes). Members concatenated are one
+    valid gzip file (RFC 1952), so a long output can be compressed in pieces on several threads (zlib releases the
+    GIL) and resumed after the last whole piece.
+
+    Args:
+        data: the bytes to compress.
+        level: zlib level, 1 (fastest) to 9; 6 compresses JSON rows about 3x faster than 9 for a few % more bytes.
+
+    Returns:
+        The gzip member.
+
+    Example:
+        >>> gzip.decompress(gzip_member(b"a") + gzip_member(b"b"))
+        b'ab'
+    """
+    return gzip.compress(data, compresslevel=level, mtime=0)
+
+
 @contextlib.contextmanager
 def _writer(raw: IO[bytes], compress: bool, binary: bool) -> Iterator[IO]:
     """A handle over `raw` (compressing, decoding to UTF-8 text as asked) that leaves `raw` itself open."""

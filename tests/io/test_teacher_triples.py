@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 
 import pytest
 
@@ -83,3 +84,81 @@ def test_command_line(files, tmp_path, capsys):
     assert capsys.readouterr().out.strip() == f"wrote 1 rows (1 positives, 1 negatives, from 1 triples) to {output}"
     assert teacher_main(["--triples", str(triples), "--output", str(output)]) == 2
     assert "error: --triples goes with --queries and --collection" in capsys.readouterr().err
+
+
+def synthetic(tmp_path, lines, queries=None, passages=200, seed=0):
+    """A triples file of `lines` lines over `queries` queries (default lines // 10) and a collection."""
+    import random
+
+    rng = random.Random(seed)
+    queries = queries or max(1, lines // 10)
+    (tmp_path / "q.tsv").write_text("".join(f"{q}\tquery number {q} " + "word " * 8 + "\n" for q in range(queries)))
+    (tmp_path / "c.tsv").write_text("".join(f"{p}\tpassage {p}\n" for p in range(passages)))
+    write_triples(tmp_path / "t.tsv", [
+        (f"{rng.uniform(0, 9):.3f}", f"{rng.uniform(-9, 0):.3f}", q, q % 50, 50 + rng.randrange(passages - 50))
+        for q in (rng.randrange(queries) for _ in range(lines))
+    ])  # fmt: skip
+    return [str(tmp_path / name) for name in ("t.tsv", "q.tsv", "c.tsv")]
+
+
+class Killed(BaseException):
+    """Stands for a SIGKILL: not an InputError, so the work folder stays for the rerun."""
+
+
+@pytest.mark.parametrize("where", ["sorting", "collection", "writing"])
+def test_a_killed_import_resumes_where_it_stopped_and_writes_the_same_bytes(tmp_path, monkeypatch, where):
+    import reranker.io.teacher_triples as module
+
+    inputs = synthetic(tmp_path, 3000)
+    settings = {"run_lines": 500, "chunk_queries": 40}
+    monkeypatch.setattr(module, "COLLECTION_BATCH", 50)
+    whole = import_teacher_triples(*inputs, str(tmp_path / "whole.jsonl.gz"), **settings)
+    calls = {"n": 0}
+    real = {"sorting": os.replace, "writing": module.gzip_member, "collection": module.iter_corpus}
+
+    def kill_on_third(*args):  # the third durable step is interrupted: the two before it are kept
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise Killed
+        return real[where](*args)
+
+    def corpus_killed_at_120(source):
+        for number, item in enumerate(real["collection"](source)):
+            if number == 120:  # in the third batch of 50
+                raise Killed
+            yield item
+
+    output = str(tmp_path / "resumed.jsonl.gz")
+    with monkeypatch.context() as patch:
+        if where == "sorting":
+            patch.setattr(module.os, "replace", kill_on_third)
+        elif where == "writing":
+            patch.setattr(module, "gzip_member", kill_on_third)
+        else:
+            patch.setattr(module, "iter_corpus", corpus_killed_at_120)
+        with pytest.raises(Killed):
+            import_teacher_triples(*inputs, output, **settings)
+    work = tmp_path / ".resumed.jsonl.gz.work"
+    assert work.is_dir()
+    skipped, real_read = [], module._read_triples
+    monkeypatch.setattr(module, "_read_triples", lambda path, skip: skipped.append(skip) or real_read(path, skip))
+    assert import_teacher_triples(*inputs, output, **settings) == whole
+    assert (tmp_path / "resumed.jsonl.gz").read_bytes() == (tmp_path / "whole.jsonl.gz").read_bytes()
+    assert skipped == ([1000] if where == "sorting" else [3000])  # the runs made before the kill were kept
+    assert not work.exists()
+
+
+def test_memory_does_not_grow_with_the_triples_or_the_queries(tmp_path):
+    """Python-heap peak (tracemalloc) for 4x the triples and queries at one run size: flat, not 4x."""
+    import tracemalloc
+
+    peaks = []
+    for lines in (4000, 16000):
+        folder = tmp_path / str(lines)
+        folder.mkdir()
+        inputs = synthetic(folder, lines, queries=lines // 2)
+        tracemalloc.start()
+        import_teacher_triples(*inputs, str(folder / "out.jsonl.gz"), run_lines=1000, chunk_queries=50)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert peaks[1] < 1.3 * peaks[0], peaks
