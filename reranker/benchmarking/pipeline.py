@@ -42,6 +42,7 @@ class BenchmarkSettings:
         output_dir: where the runs, results.json and per_query.png go.
         precision, batch_size, q_max_len, p_max_len: the scoring's, as `Reranker.from_pretrained`.
         index_cache: where BM25 indexes are cached (default: `$RERANKER_CACHE/bm25`).
+        score_head: the head of every model that records none (e.g. "yes_no" for Qwen3-Reranker checkpoints).
     """
 
     data: str
@@ -55,6 +56,7 @@ class BenchmarkSettings:
     q_max_len: int = 32
     p_max_len: int = 256
     index_cache: str | None = None
+    score_head: str | None = None
 
     def check(self) -> None:
         """ParameterError for a setting that cannot work, before anything is read or built."""
@@ -151,7 +153,8 @@ def _prepare(split: BeirSplit, run: str, output: Path, depth: int) -> None:
 def _rerank(name: str, model: str, rerank_input: Path, out: Path, settings: BenchmarkSettings) -> SystemRun:
     scores, run = out / "scores" / f"{name}.txt", out / "runs" / f"{name}.trec"
     reranker = Reranker.from_pretrained(model, q_max_len=settings.q_max_len, p_max_len=settings.p_max_len,
-                                        precision=settings.precision, batch_size=settings.batch_size)  # fmt: skip
+                                        precision=settings.precision, batch_size=settings.batch_size,
+                                        score_head=settings.score_head)  # fmt: skip
     reranker.rerank_file(rerank_input, scores)  # resumes a partial file, skips a complete one
     scored = read_summary(scores)
     job = fingerprint(stage="convert", scores=file_stamp(scores))

@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (GPU, or a CPU with native bf16).")
     parser.add_argument("--fp16", action="store_true", help="fp16 autocast (GPU only).")
     parser.add_argument("--batch_size", type=int, default=128, help="Pairs per forward pass (default: 128).")
+    parser.add_argument("--score_head", default=None, help="The head of models that record none, e.g. yes_no for "
+                        "Qwen3-Reranker (then give --models of that kind only).")  # fmt: skip
     parser.add_argument("--q_max_len", type=int, default=32, help="Query tokens kept (default: 32).")
     parser.add_argument("--p_max_len", type=int, default=256, help="Passage tokens kept, title too (default: 256).")
     add_index_cache_flag(parser)
@@ -43,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     settings = BenchmarkSettings(
         args.data, tuple(args.models), args.split, args.first_stage, args.depth, args.output_dir, precision,
-        args.batch_size, args.q_max_len, args.p_max_len, args.index_cache,
+        args.batch_size, args.q_max_len, args.p_max_len, args.index_cache, args.score_head,
     )  # fmt: skip
     results = run_benchmark(settings)
     print(results.table)

@@ -115,3 +115,15 @@ def test_a_given_run_file_is_the_first_stage(benchmark, tmp_path):
     results = run_benchmark(BenchmarkSettings(**{**vars(benchmark), "first_stage": run}))
     assert [row.name for row in results.rows][0] == "dense"
     assert not (results.output_dir / "runs" / "bm25.trec").exists()
+
+
+def test_a_decoder_reranker_that_records_no_head_is_benchmarked_with_score_head(benchmark, tiny_decoders, tmp_path):
+    run = write_trec(tmp_path / "dense.trec", {"q1": ["d2", "d1"], "q2": ["d5", "d4", "d6"]})
+    qwen = str(tiny_decoders["qwen3"])
+    settings = {**vars(benchmark), "first_stage": run, "models": (qwen,)}
+    with pytest.raises(ParameterError, match="is a causal LM that records no score head"):
+        run_benchmark(BenchmarkSettings(**settings))
+    results = run_benchmark(BenchmarkSettings(**{**settings, "score_head": "yes_no"}))
+    assert [row.name for row in results.rows] == ["dense", "qwen3"]
+    scored = json.loads((results.output_dir / "scores" / "qwen3.txt.summary.json").read_text())
+    assert scored["candidates"] == 5

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
@@ -175,3 +176,23 @@ def test_ddp_training_with_gradient_caching_all_reduces_once_an_optimizer_step(c
         )
         assert plain["rounds"] == steps and plain["buckets"] >= steps
         assert cached == plain
+
+
+def test_ddp_trains_a_lora_decoder_and_saves_one_adapter(tiny_decoders, train_file, tmp_path):
+    from reranker import Reranker
+
+    output = tmp_path / "lora"
+    log = torchrun("train_reranker.py", "--model_name_or_path", tiny_decoders["llama"], "--score_head", "last_token",
+                   "--dataset_name", train_file, "--output_dir", output, "--per_device_train_batch_size", "2",
+                   "--train_n_passages", "4", "--max_steps", "2", "--lora_r", "4", "--lora_alpha", "8",
+                   "--p_max_len", "48", "--save_strategy", "no", "--logging_steps", "1",
+                   "--disable_tqdm", "true")  # fmt: skip
+    history = json.loads((output / "trainer_state.json").read_text())["log_history"]
+    # 8 queries, 2 ranks x 2 groups = 4 groups a step: half an epoch per step
+    assert [h["epoch"] for h in history if "loss" in h] == [0.5, 1.0], log[-2000:]
+    assert {"adapter_config.json", "adapter_model.safetensors", "reranker_head.json"} <= {
+        p.name for p in output.iterdir()
+    }
+    assert not (output / "model.safetensors").exists()
+    scores = Reranker.from_pretrained(str(output)).predict([("a query", "a passage"), ("a query", "another one")])
+    assert np.isfinite(scores).all()
