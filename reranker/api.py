@@ -26,7 +26,6 @@ from reranker.io.stamps import source_stamp
 from reranker.model.arguments import ModelArguments
 from reranker.model.backbone import (
     ScoreHead,
-    check_attention,
     load_scoring_model,
     pair_encoder_for,
     resolve_score_head,
@@ -143,7 +142,6 @@ class Reranker:
         check_precision(precision)
         check_batching(batch_size, max_tokens_per_batch, pad_to_multiple_of, q_max_len + p_max_len)
         cap_cpu_kernel_caches()
-        check_attention(attn_implementation)
         tokenizer_name = tokenizer or name_or_path
         loaded_tokenizer = load_tokenizer(tokenizer_name, cache_dir, revision)
         template = {"prefix": template_prefix, "pair": pair_template, "suffix": template_suffix}

@@ -12,6 +12,7 @@ folder); a checkpoint that records none (Qwen3-Reranker is a plain causal LM) ta
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,7 @@ from reranker.model.prompt_template import (
     PromptTemplate,
     leading_special_text,
 )
-from reranker.model.segment_cosine import SCORE_HEADS
+from reranker.model.segment_cosine import SCORE_HEADS, check_score_head
 
 HEAD_RECORD = "reranker_head.json"
 ALL_SCORE_HEADS = SCORE_HEADS + DECODER_HEADS
@@ -78,10 +79,8 @@ def is_decoder_config(config: PretrainedConfig) -> bool:
 
 
 def check_score_head_name(score_head: str | None) -> None:
-    if score_head is not None and score_head not in ALL_SCORE_HEADS:
-        raise ParameterError(
-            f"{{0}} must be one of {', '.join(ALL_SCORE_HEADS)}, got {literal(repr(score_head))}", "score_head"
-        )
+    """ParameterError unless `score_head` is None or one of every backbone's heads."""
+    check_score_head(score_head, ALL_SCORE_HEADS)
 
 
 def read_head_record(name_or_path: str) -> dict:
@@ -202,8 +201,7 @@ def load_scoring_model(
     check_attention(attn_implementation)
     source = head.adapter_of or name_or_path
     if head.decoder:
-        model = _load_decoder(source, head, config_name, cache_dir, revision, dtype, attn_implementation,
-                              encoder_settings)  # fmt: skip
+        model = _load_decoder(source, head, cache_dir, revision, dtype, attn_implementation, encoder_settings)
     else:
         model = load_cross_encoder(source, config_name, cache_dir, revision, score_head=head.name,
                                    attn_implementation=attn_implementation or "sdpa", **encoder_settings)  # fmt: skip
@@ -216,13 +214,14 @@ def check_attention(attn_implementation: str | None) -> None:
                              f"{literal(repr(attn_implementation))}", "attn_implementation")  # fmt: skip
 
 
-def _load_decoder(source, head, config_name, cache_dir, revision, dtype, attn_implementation, settings):
+def _load_decoder(source, head, cache_dir, revision, dtype, attn_implementation, settings):
     unsupported = sorted(name for name, value in settings.items() if value is not None and value is not False)
     if unsupported:
         raise ParameterError(f"{{0}} does not go with {{1}} {head.name}", unsupported[0], "score_head")
     auto = AutoModelForCausalLM if head.name == "yes_no" else AutoModelForSequenceClassification
-    extra = {"num_labels": 1} if head.name == "last_token" else {}
-    config = AutoConfig.from_pretrained(config_name or source, cache_dir=cache_dir, revision=revision, **extra)
+    config = copy.deepcopy(head.config)  # read by resolve_score_head (config_name's, or the source's)
+    if head.name == "last_token":
+        config.num_labels = 1
     model = auto.from_pretrained(
         source, config=config, cache_dir=cache_dir, revision=revision, dtype=dtype or torch.float32,
         attn_implementation=attn_implementation or "sdpa",

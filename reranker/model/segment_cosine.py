@@ -154,11 +154,10 @@ AutoConfig.register(SegmentCosineConfig.model_type, SegmentCosineConfig)
 AutoModelForSequenceClassification.register(SegmentCosineConfig, BertForSegmentCosine)
 
 
-def check_score_head(score_head: str | None) -> None:
-    if score_head is not None and score_head not in SCORE_HEADS:
-        raise ParameterError(
-            f"{{0}} must be one of {', '.join(SCORE_HEADS)}, got {literal(repr(score_head))}", "score_head"
-        )
+def check_score_head(score_head: str | None, heads: tuple[str, ...] = SCORE_HEADS) -> None:
+    """ParameterError unless `score_head` is None or one of `heads` (default: an encoder's)."""
+    if score_head is not None and score_head not in heads:
+        raise ParameterError(f"{{0}} must be one of {', '.join(heads)}, got {literal(repr(score_head))}", "score_head")
 
 
 def segment_cosine_config(
