@@ -91,7 +91,9 @@ def iter_chunks(
 def _own_chunks(
     scorer: PairScorer, input_path: str, start: Progress, chunk_size: int, sharding: Sharding
 ) -> Iterator[EncodedChunk]:
-    for number, blocks, last_line in iter_chunks(input_path, chunk_size, start.input_lines, start.chunks_seen):
+    # parsing the next chunk's JSON (Python, under the GIL) overlaps tokenizing this one (Rust, without it)
+    chunks = prefetch(iter_chunks(input_path, chunk_size, start.input_lines, start.chunks_seen), depth=1)
+    for number, blocks, last_line in chunks:
         if sharding.owns(number):
             yield _encode(scorer.encoder, blocks, last_line, number + 1)
 
