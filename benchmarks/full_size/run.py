@@ -7,7 +7,9 @@ time and peak RSS (`os.wait4`'s `ru_maxrss`: the stage process itself; the shard
 shard). Prints a table and writes `WORKDIR/results.json`: per stage `stage`, `scale`, `wall_s`, `peak_rss_mib`,
 `items`, `items_per_s`, and for the kill-and-resume stages `identical` (the resumed output's bytes equal the
 uninterrupted run's). Inference uses a tiny random BERT (2 layers, hidden 128) on the CPU, so the host side
-(reading, encoding, batching, writing, resume) is what is measured.
+(reading, encoding, batching, writing, resume) is what is measured; `--model none` takes the arithmetic out too
+(a model that sums each pair's token ids, through the same `rerank_file` loop), for scales where even the tiny
+model's CPU arithmetic would take hours (100%: about 6.98M pairs at 1-2k pairs/s on 2 cores).
 """
 
 from __future__ import annotations
@@ -116,6 +118,7 @@ assert len(batch["query"]) == 8 and len(rows) > 0
 
 HOST_PROBE = """
 import sys, types, torch
+from reranker.inference.chunks import Sharding
 from reranker.inference.score_file import rerank_file
 from reranker.inference.scoring import PairScorer
 from reranker.model.loading import load_tokenizer
@@ -125,17 +128,21 @@ class NoArithmetic(torch.nn.Module):  # a score per pair at the cost of a sum: w
     def forward(self, input_ids, token_type_ids=None, attention_mask=None):
         return types.SimpleNamespace(logits=input_ids.sum(1, keepdim=True).float())
 
-encoder = PairEncoder(load_tokenizer(sys.argv[2]), 16, 128)
+input_path, tokenizer, output, shards, index = sys.argv[1:6]
+encoder = PairEncoder(load_tokenizer(tokenizer), 16, 128)
 scorer = PairScorer(NoArithmetic(), encoder, torch.device("cpu"), batch_size=256)
-print(rerank_file(scorer, sys.argv[1], sys.argv[3], show_progress=False).candidates)
+sharding = Sharding(((int(shards), int(index)),) if int(shards) > 1 else ())
+print(rerank_file(scorer, input_path, output, sharding=sharding, show_progress=False).candidates)
 """
 
 
 class Driver:
-    def __init__(self, workdir: Path, scale: float, sizes: dict[str, int]) -> None:
+    def __init__(self, workdir: Path, scale: float, sizes: dict[str, int], model: str = "tiny") -> None:
         self.d, self.scale, self.sizes = workdir, scale, sizes
         self.results: list[Result] = []
         self.model = self.d / "tiny_model"
+        self.arithmetic = model == "tiny"  # "none": inference's host side alone (HOST_PROBE)
+        self.infer_name = "inference_tiny_model" if self.arithmetic else "inference_host_side"
 
     def record(self, stage: str, measured: Measured, items: int, identical: bool | None = None) -> None:
         rate = round(items / measured.wall_s, 1) if measured.wall_s else 0.0
@@ -192,25 +199,21 @@ class Driver:
             m = measure(python("-c", TRAIN_PROBE, self.d / "train.jsonl.gz", cache))
             self.record(stage, m, self.sizes["train_queries"])
 
-    def infer_command(self, output: Path, *extra: str) -> list[str]:
+    def infer_command(self, output: Path, shards: int = 1, index: int = 0) -> list[str]:
+        """`reranker_inference.py` with the tiny model, or (`--model none`) the same scoring loop, resume and
+        output through `rerank_file` with a model that only sums each pair's token ids."""
+        if not self.arithmetic:
+            return python("-c", HOST_PROBE, self.d / "rerank.jsonl", self.model, output, shards, index)
+        sharding = ("--encode_num_shard", str(shards), "--encode_shard_index", str(index)) if shards > 1 else ()
         return python("reranker_inference.py", "--model_name_or_path", self.model, "--encode_in_path",
                       self.d / "rerank.jsonl", "--encoded_save_path", output, "--q_max_len", "16", "--p_max_len",
-                      "128", "--per_device_eval_batch_size", "256", "--device", "cpu", *extra)  # fmt: skip
+                      "128", "--per_device_eval_batch_size", "256", "--device", "cpu", *sharding)  # fmt: skip
 
     def infer(self) -> None:
-        self.tiny_model()
+        self.tiny_model()  # its tokenizer is the host side's too
         out = self.d / "scores.txt"
         out.unlink(missing_ok=True)
-        self.record("inference_tiny_model", measure(self.infer_command(out)), self.sizes["run_lines"])
-
-    def encode(self) -> None:
-        """The host side alone: inference's reading, encoding, batching, ranking and resumable writing, with a
-        model that only sums each pair's token ids."""
-        self.tiny_model()
-        out = self.d / "scores.host.txt"
-        out.unlink(missing_ok=True)
-        m = measure(python("-c", HOST_PROBE, self.d / "rerank.jsonl", self.model, out))
-        self.record("inference_host_side", m, self.sizes["run_lines"])
+        self.record(self.infer_name, measure(self.infer_command(out)), self.sizes["run_lines"])
 
     def infer_sharded(self) -> None:
         self.tiny_model()
@@ -218,9 +221,9 @@ class Driver:
         walls, peaks = 0.0, 0.0
         for i, shard in enumerate(shards):
             shard.unlink(missing_ok=True)
-            m = measure(self.infer_command(shard, "--encode_num_shard", str(SHARDS), "--encode_shard_index", str(i)))
+            m = measure(self.infer_command(shard, SHARDS, i))
             walls, peaks = walls + m.wall_s, max(peaks, m.peak_rss_mib)
-        self.record("inference_8_shards", Measured(round(walls, 2), peaks), self.sizes["run_lines"])
+        self.record(f"{self.infer_name}_8_shards", Measured(round(walls, 2), peaks), self.sizes["run_lines"])
         merged = self.d / "scores.merged.txt"
         merged.unlink(missing_ok=True)
         m = measure(python("-m", "reranker.merge_scores", "--inputs", *shards, "--output", merged))
@@ -236,7 +239,7 @@ class Driver:
         m = measure(self.infer_command(resumed))
         total = Measured(round(killed.wall_s + m.wall_s, 2), max(killed.peak_rss_mib, m.peak_rss_mib))
         same = same_bytes(resumed, self.d / "scores.txt")
-        self.record("inference_kill_resume", total, self.sizes["run_lines"], same)
+        self.record(f"{self.infer_name}_kill_resume", total, self.sizes["run_lines"], same)
 
     def convert_and_evaluate(self) -> None:
         marco = self.d / "scores.marco"
@@ -247,8 +250,8 @@ class Driver:
 
 
 # import_kill needs import_triples before it; infer_sharded, infer_kill and convert_and_evaluate need infer
-STAGES = ["read", "prepare", "import_triples", "import_kill", "train_load", "encode", "infer", "infer_sharded",
-          "infer_kill", "convert_and_evaluate"]  # fmt: skip
+STAGES = ["read", "prepare", "import_triples", "import_kill", "train_load", "infer", "infer_sharded", "infer_kill",
+          "convert_and_evaluate"]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -257,6 +260,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stages", default=",".join(STAGES), help=f"Comma-separated, in order, of: {STAGES}.")
+    parser.add_argument("--model", choices=("tiny", "none"), default="tiny",
+                        help="Inference with the tiny model (2 layers, hidden 128), or with none: the host side alone "
+                        "(a model that sums token ids), for scales where the tiny model's CPU arithmetic would take "
+                        "hours.")  # fmt: skip
     args = parser.parse_args(argv)
     stages = args.stages.split(",")
     for stage in stages:
@@ -270,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     generated = subprocess.run(command, check=True, capture_output=True, text=True)
     sizes = json.loads(generated.stdout)
     print(f"data ready in {workdir} ({time.perf_counter() - started:.1f} s): {sizes}", flush=True)
-    driver = Driver(workdir, args.scale, sizes)
+    driver = Driver(workdir, args.scale, sizes, args.model)
     for stage in stages:
         getattr(driver, stage)()
     # stages measured before (a run of other --stages) are kept; a stage measured again replaces its entry

@@ -96,3 +96,20 @@ def test_driver_measures_stages_and_the_import_resumes_identically(tmp_path):
         assert result["items_per_s"] == pytest.approx(result["items"] / result["wall_s"], rel=0.01)
     assert results["teacher_import_kill_resume"]["identical"] is True
     assert "teacher_triples_import" in done.stdout
+
+
+@pytest.mark.slow
+def test_driver_runs_the_host_side_sharded_and_merged_identically(tmp_path):
+    workdir = tmp_path / "work"
+    stages = "prepare,infer,infer_sharded,convert_and_evaluate"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks/full_size/run.py"), "--scale", str(SCALE),
+                           "--workdir", str(workdir), "--stages", stages, "--model", "none"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = {r["stage"]: r for r in json.loads((workdir / "results.json").read_text())}
+    assert list(results) == ["prepare_rerank_file", "inference_host_side", "inference_host_side_8_shards",
+                             "merge_scores", "convert_result_to_marco", "evaluate"]  # fmt: skip
+    assert results["merge_scores"]["identical"] is True
+    scores = (workdir / "scores.txt").read_text().splitlines()
+    assert len(scores) == 3000 and len({line.split("\t")[0] for line in scores}) == 3
+    assert (workdir / "scores.txt.summary.json").is_file()  # written by rerank_file: complete
