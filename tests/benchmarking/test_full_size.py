@@ -14,7 +14,8 @@ from reranker.io.train_rows import iter_train_file
 from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks" / "full_size"))
-from generate import Texts, generate, sizes  # noqa: E402  (a script's folder)
+from compare import main as compare_main  # noqa: E402  (a script's folder)
+from generate import Texts, generate, sizes  # noqa: E402
 
 SCALE = 0.0005  # 4,421 passages, 200 train queries, 3 dev queries, 20,000 triples
 
@@ -113,3 +114,17 @@ def test_driver_runs_the_host_side_sharded_and_merged_identically(tmp_path):
     scores = (workdir / "scores.txt").read_text().splitlines()
     assert len(scores) == 3000 and len({line.split("\t")[0] for line in scores}) == 3
     assert (workdir / "scores.txt.summary.json").is_file()  # written by rerank_file: complete
+
+
+def test_compare_prints_each_stage_at_each_scale_with_the_scaling_ratios(tmp_path, capsys):
+    rows = {0.1: [("prepare", 10.0, 500.0), ("import", 20.0, 300.0)], 1.0: [("prepare", 130.0, 550.0)]}
+    for scale, stages in rows.items():
+        (tmp_path / str(scale)).mkdir()
+        results = [{"stage": stage, "scale": scale, "wall_s": wall, "peak_rss_mib": rss, "items": 1,
+                    "items_per_s": 1.0, "identical": None} for stage, wall, rss in stages]  # fmt: skip
+        (tmp_path / str(scale) / "results.json").write_text(json.dumps(results))
+    compare_main([str(tmp_path / "1.0"), str(tmp_path / "0.1")])  # any order: sorted by scale
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "| stage | 0.1: wall s / RSS MiB | 1: wall s / RSS MiB | time ratio | memory ratio |"
+    assert lines[2] == "| prepare | 10.0 / 500 | 130.0 / 550 | 1.30 | 1.10 |"  # 130 / (10 x 10); 550 / 500
+    assert lines[3] == "| import | 20.0 / 300 |  |  |  |"
