@@ -22,6 +22,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -55,23 +56,25 @@ def measure(command: list[str], kill_when: Callable[[], bool] | None = None) -> 
     Returns:
         Its wall time and peak RSS in MiB. A failure (other than our kill) exits with its stderr's tail.
     """
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    # reaped by wait4 alone (never poll()): its rusage is this process's own
-    pid, status, usage = os.wait4(process.pid, os.WNOHANG if kill_when else 0)
-    while pid == 0:
-        if kill_when():
-            process.send_signal(signal.SIGKILL)
-            pid, status, usage = os.wait4(process.pid, 0)
-            break
-        time.sleep(0.05)
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-    process.returncode = status  # so Popen does not try to reap it again
-    wall = time.perf_counter() - started
-    stderr = process.stderr.read().decode(errors="replace")
-    process.stderr.close()
-    if status != 0 and not (kill_when is not None and os.WIFSIGNALED(status)):
-        raise SystemExit(f"{' '.join(command)} failed:\n{stderr[-3000:]}")
+    # stderr to a file, not a pipe: a stage's progress bars fill a pipe's 64 KiB long before it ends at 100%, and
+    # a child blocked on a full pipe that nobody reads until it exits never exits
+    with tempfile.TemporaryFile() as stderr:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=stderr)
+        # reaped by wait4 alone (never poll()): its rusage is this process's own
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG if kill_when else 0)
+        while pid == 0:
+            if kill_when():
+                process.send_signal(signal.SIGKILL)
+                pid, status, usage = os.wait4(process.pid, 0)
+                break
+            time.sleep(0.05)
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        process.returncode = status  # so Popen does not try to reap it again
+        wall = time.perf_counter() - started
+        if status != 0 and not (kill_when is not None and os.WIFSIGNALED(status)):
+            stderr.seek(max(0, stderr.seek(0, os.SEEK_END) - 3000))
+            raise SystemExit(f"{' '.join(map(str, command))} failed:\n{stderr.read().decode(errors='replace')}")
     return Measured(round(wall, 2), round(usage.ru_maxrss / 1024, 1))  # ru_maxrss is in KiB on Linux
 
 
