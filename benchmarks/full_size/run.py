@@ -104,10 +104,9 @@ def count_lines(path: Path) -> int:
 READ_PROBE = """
 import sys
 from reranker.io.corpus import iter_corpus
-from reranker.io.runs import read_run
+from reranker.io.runs import iter_run
 passages = sum(1 for _ in iter_corpus(sys.argv[1]))
-run = read_run(sys.argv[2])
-print(passages, sum(len(c) for c in run.values()))
+print(passages, sum(len(entries) for _, entries in iter_run(sys.argv[2])))
 """
 
 TRAIN_PROBE = """

@@ -8,7 +8,7 @@ from reranker.cli.common import add_beir_flags, check_files_or_beir, exits_on_ba
 from reranker.evaluation.metrics import DEFAULT_METRICS, evaluate
 from reranker.io.beir import read_beir_split
 from reranker.io.qrels import read_qrels
-from reranker.io.runs import RUN_FORMATS, read_run
+from reranker.io.runs import RUN_FORMATS, iter_run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     check_files_or_beir(args, ["qrels"])
     qrels = read_qrels(args.qrels) if args.beir is None else read_beir_split(args.beir, args.split).qrels
-    result = evaluate(qrels, read_run(args.run, args.run_format), args.metrics)
+    result = evaluate(qrels, iter_run(args.run, args.run_format), args.metrics)
     print(result.report())
     if args.output:
         result.write(args.output, vars(args))

@@ -68,81 +68,112 @@ def trec_eval_order(entries: list[RunEntry]) -> list[RunEntry]:
     return [RunEntry(qid, docid, rank, score, line) for rank, (qid, docid, _, score, line) in enumerate(ordered, 1)]
 
 
-def _detect_three_column_format(rows: list[tuple[int, str, str, str, str]]) -> str:
+def _three_column_format(path: str | os.PathLike) -> str:
+    """`marco` if the third column counts 1, 2, 3, ... within every query, else `score`: a first pass over the
+    file that stops at the first line that shows a score file (a score file's first line, as a rule)."""
     expected: dict[str, int] = {}
-    for _, qid, _, third, _ in rows:
+    for line, text in iter_lines(path):
+        columns = split_columns(text, (3, 6), path, line)
+        if len(columns) != 3:
+            return "score"  # the parsing pass names the line
+        qid, _, third = columns
         expected[qid] = expected.get(qid, 0) + 1
         if third != str(expected[qid]):
             return "score"
     return "marco"
 
 
-def _parse_rows(path: str | os.PathLike, run_format: str) -> tuple[str, list[tuple[int, str, str, str, str]]]:
-    """Split every line into (line, qid, docid, rank text, score text) and settle the format."""
-    rows = []
-    first_count = None
+def _parse_rows(path: str | os.PathLike, run_format: str) -> Iterator[tuple[int, str, str, str, str]]:
+    """(line, qid, docid, rank text, score text) of every line, the column count checked against the format's."""
+    columns_expected = None
     for line, text in tqdm(iter_lines(path), desc=f"reading {Path(path).name}", unit=" lines", mininterval=1):
         columns = split_columns(text, (3, 6), path, line)
-        if first_count is None:
-            first_count = len(columns)
-            if run_format == "auto":
-                run_format = "trec" if first_count == 6 else "three"
-            expected = 6 if run_format == "trec" else 3
-            if first_count != expected:
-                raise InputError(path, line, f"expected {expected} columns for a {run_format} run, got {first_count}")
-        elif len(columns) != first_count:
-            raise InputError(path, line, f"expected {first_count} columns like line 1, got {len(columns)}")
-        if first_count == 6:
+        if columns_expected is None:
+            columns_expected = 6 if run_format == "trec" else 3
+            if len(columns) != columns_expected:
+                raise InputError(path, line, f"expected {columns_expected} columns for a {run_format} run, got "
+                                 f"{len(columns)}")  # fmt: skip
+        elif len(columns) != columns_expected:
+            raise InputError(path, line, f"expected {columns_expected} columns like line 1, got {len(columns)}")
+        if columns_expected == 6:
             qid, _, docid, rank, score, _ = columns
         else:
             qid, docid, rank = columns
             score = rank
-        rows.append((line, qid, docid, rank, score))
-    if run_format == "three":
-        run_format = _detect_three_column_format(rows)
-    return run_format, rows
+        yield line, qid, docid, rank, score
 
 
-def read_run(path: str | os.PathLike, run_format: str = "auto", depth: int | None = None) -> Run:
-    """Read a run into qid -> entries: queries in first-appearance order, each query's entries in rank order.
+def _settle_format(path: str | os.PathLike, run_format: str) -> str:
+    """The run's format: `run_format`, or (`auto`) TREC for 6 columns, MS MARCO or score for 3."""
+    if run_format != "auto":
+        return run_format
+    for line, text in iter_lines(path):
+        columns = split_columns(text, (3, 6), path, line)
+        return "trec" if len(columns) == 6 else _three_column_format(path)
+    return "trec"  # an empty run: no line to tell
 
-    Every line is checked (column count, numbers, duplicate (qid, docid)); only each query's best `depth` entries
-    are kept. The order, and so the ranks, is the module's: a TREC run's by its rank column, or by score as
-    trec_eval's where the rank column is 0 or repeated in the query (ranks then 1..n in that order); an MS MARCO
-    run's by its rank column (score `-rank`, so that higher is better everywhere); a score file's by line.
+
+def iter_run(
+    path: str | os.PathLike, run_format: str = "auto", depth: int | None = None
+) -> Iterator[tuple[str, list[RunEntry]]]:
+    """Stream a run one query at a time: (qid, its entries best first), queries in file order. Memory holds one
+    query, whatever the run's size (a 6.98M-line MS MARCO dev run is about 4 GiB as a dict).
+
+    Every line is checked (column count, numbers, duplicate (qid, docid)); a query's lines must be contiguous, as
+    every first-stage tool writes them (`sort -s -k1,1 run > sorted` groups a run that is not, keeping each query's
+    order). Only each query's best `depth` entries are kept. The order, and so the ranks, is the module's: a TREC
+    run's by its rank column, or by score as trec_eval's where the rank column is 0 or repeated in the query (ranks
+    then 1..n in that order); an MS MARCO run's by its rank column (score `-rank`, so that higher is better
+    everywhere); a score file's by line.
 
     Args:
         path: the run file.
-        run_format: `trec`, `marco`, `score`, or `auto` (6 columns: TREC; 3: told apart by the third column).
+        run_format: `trec`, `marco`, `score`, or `auto` (6 columns: TREC; 3: told apart by the third column, in a
+            first pass over the file).
         depth: the entries kept per query (None: all).
 
-    Returns:
-        qid -> the query's entries, best first.
+    Yields:
+        (qid, the query's entries, best first).
+
+    Example:
+        >>> for qid, entries in iter_run("run.bm25.trec", depth=100):
+        ...     print(qid, entries[0].docid)
     """
     if run_format not in RUN_FORMATS:
         raise ParameterError(f"{{0}} must be one of {', '.join(RUN_FORMATS)}, got {literal(repr(run_format))}",
                              "run_format")  # fmt: skip
     check_at_least("depth", depth, 1)
-    run_format, rows = _parse_rows(path, run_format)
-    run: Run = {}
-    seen: dict[str, set[str]] = {}
-    ranks: dict[str, set[int]] = {}
-    for line, qid, docid, rank_text, score_text in rows:
-        entries = run.setdefault(qid, [])
-        docids = seen.setdefault(qid, set())
-        if docid in docids:
-            raise InputError(path, line, f"duplicate candidate {docid!r} for query {qid!r}")
-        docids.add(docid)
+    run_format = _settle_format(path, run_format)
+    order = _trec_order if run_format == "trec" else ranked
+    rows = ((row[0], row[1], row[2], row) for row in _parse_rows(path, run_format))
+    for qid, block, _ in contiguous_blocks(rows, path):
+        yield qid, order(_entries(block, run_format, path))[:depth]
+
+
+def read_run(path: str | os.PathLike, run_format: str = "auto", depth: int | None = None) -> Run:
+    """A whole run in memory: qid -> entries, best first (`iter_run`'s queries, checks and order). For runs of
+    a few thousand queries; stream a large one with `iter_run`.
+
+    Returns:
+        qid -> the query's entries, best first.
+    """
+    return dict(iter_run(path, run_format, depth))
+
+
+def _entries(block: list[tuple[int, str, str, str, str]], run_format: str, path: str | os.PathLike) -> list[RunEntry]:
+    """One query's rows as entries, their ranks and scores read as `run_format` says."""
+    entries = []
+    taken: set[int] = set()
+    for position, (line, qid, docid, rank_text, score_text) in enumerate(block, start=1):
         if run_format == "score":
-            rank, score = len(docids), parse_float(score_text, "score", path, line)
+            rank, score = position, parse_float(score_text, "score", path, line)
         elif run_format == "trec":
             rank, score = parse_int(rank_text, "rank", path, line), parse_float(score_text, "score", path, line)
         else:
-            rank = _marco_rank(rank_text, ranks.setdefault(qid, set()), qid, path, line)
+            rank = _marco_rank(rank_text, taken, qid, path, line)
             score = -float(rank)
         entries.append(RunEntry(qid, docid, rank, score, line))
-    order = _trec_order if run_format == "trec" else ranked
-    return {qid: order(entries)[:depth] for qid, entries in run.items()}
+    return entries
 
 
 def _trec_order(entries: list[RunEntry]) -> list[RunEntry]:

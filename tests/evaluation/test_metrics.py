@@ -1,12 +1,14 @@
 import math
+import tracemalloc
 
 import ir_measures
 import pytest
 
 from reranker.cli.evaluate import main
+from reranker.evaluation import metrics
 from reranker.evaluation.metrics import evaluate, ir_measures_scores, official_mrr_at_10
 from reranker.io.qrels import read_qrels
-from reranker.io.runs import RunEntry, read_run
+from reranker.io.runs import RunEntry, iter_run, read_run
 from tests.conftest import BEIR_QRELS
 
 
@@ -104,3 +106,40 @@ def test_cross_check_with_ir_measures_on_real_bm25_run(offline_data):
     ours = ir_measures_scores(qrels, run, ["nDCG@10"])
     assert direct[ir_measures.parse_measure("RR@10")] == pytest.approx(official, abs=1e-12)
     assert direct[ir_measures.parse_measure("nDCG@10")] == pytest.approx(ours["nDCG@10"], abs=1e-12)
+
+
+def test_a_streamed_run_evaluated_in_small_batches_gives_the_dicts_numbers(offline_data, monkeypatch):
+    qrels = read_qrels(offline_data / "dev600" / "qrels.txt")
+    path = offline_data / "dev600" / "run.bm25.trec"
+    whole = evaluate(qrels, read_run(path), ["nDCG@10", "R@1000"])
+    monkeypatch.setattr(metrics, "QUERIES_PER_CALL", 7)  # 600 queries in 86 calls to ir_measures
+    streamed = evaluate(qrels, iter_run(path), ["nDCG@10", "R@1000"])
+    assert streamed == whole  # every float equal, not close: the sums run in the qrels' order either way
+    assert (whole.queries_ranked, whole.queries_missing) == (600, 0)
+
+
+def write_run(path, queries: int, depth: int = 200):
+    with open(path, "w") as out:
+        out.writelines(f"q{q} Q0 d{q}_{r} {r} {1000 - r} bm25\n" for q in range(queries) for r in range(1, depth + 1))
+    return {f"q{q}": {f"d{q}_3": 1} for q in range(queries)}
+
+
+def peak_bytes(work, *args):
+    """(work(*args), the peak of the Python heap while it ran)."""
+    tracemalloc.start()
+    try:
+        return work(*args), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_evaluating_a_streamed_run_holds_a_batch_not_the_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(metrics, "QUERIES_PER_CALL", 20)
+    peaks, results = [], []
+    for queries in (40, 400):
+        qrels = write_run(tmp_path / f"{queries}.trec", queries)
+        result, peak = peak_bytes(evaluate, qrels, iter_run(tmp_path / f"{queries}.trec"))
+        results.append(result)
+        peaks.append(peak)
+    assert [r.mrr_at_10 for r in results] == pytest.approx([1 / 3, 1 / 3])
+    assert peaks[1] < 1.5 * peaks[0], peaks  # 10x the run, about the same peak (read_run's dict: ~10x)

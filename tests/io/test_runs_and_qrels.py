@@ -1,11 +1,12 @@
 import io
+import tracemalloc
 
 import numpy as np
 import pytest
 
 from reranker.io.errors import InputError
 from reranker.io.qrels import read_qrels
-from reranker.io.runs import format_score, iter_score_blocks, read_run, write_marco_lines, write_trec_lines
+from reranker.io.runs import format_score, iter_run, iter_score_blocks, read_run, write_marco_lines, write_trec_lines
 from tests.conftest import TREC_EVAL_ORDER
 
 
@@ -120,3 +121,27 @@ def test_qrels_trec_marco_and_three_columns(tmp_path):
     assert read_qrels(write(tmp_path, "q3.tsv", "1\ta\t1\n")) == {"1": {"a": 1}}
     with pytest.raises(InputError, match=r"q4\.txt:1: relevance must be an integer"):
         read_qrels(write(tmp_path, "q4.txt", "1 0 a yes\n"))
+
+
+def test_a_run_streams_one_query_at_a_time_and_its_queries_must_be_contiguous(tmp_path):
+    blocks = iter_run(write(tmp_path, "r.tsv", "1 a 1\n1 b 2\n2 c 1\n2 d 2\n3 e 1\n"))  # marco, known at line 1
+    qid, entries = next(blocks)
+    assert (qid, [(e.docid, e.rank, e.score) for e in entries]) == ("1", [("a", 1, -1.0), ("b", 2, -2.0)])
+    assert [qid for qid, _ in blocks] == ["2", "3"]
+    # the format pass reads on until a line shows a score file: here the last, so every line is a score
+    scores = dict(iter_run(write(tmp_path, "s.tsv", "1 a 1\n1 b 2\n2 c 1\n2 d 3\n")))
+    assert [e.score for e in scores["2"]] == [1.0, 3.0]
+    with pytest.raises(InputError, match=r"i\.trec:3: query '1' appears again after its block ended"):
+        read_run(write(tmp_path, "i.trec", "1 Q0 a 1 9 t\n2 Q0 b 1 9 t\n1 Q0 c 2 8 t\n"))
+
+
+def test_streaming_a_run_holds_one_query_not_the_run(tmp_path):
+    peaks = []
+    for queries in (50, 500):
+        lines = (f"q{q} Q0 d{r} {r} {1000 - r} t\n" for q in range(queries) for r in range(1, 201))
+        path = write(tmp_path, f"{queries}.trec", "".join(lines))
+        tracemalloc.start()
+        assert sum(len(entries) for _, entries in iter_run(path)) == 200 * queries
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert peaks[1] < 1.5 * peaks[0], peaks  # 10x the lines, about the same peak
