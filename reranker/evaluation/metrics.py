@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import ir_measures
 
 from reranker.io.qrels import Qrels
-from reranker.io.runs import Run, RunEntry, ranked
+from reranker.io.runs import Run, RunBlocks, RunEntry, ranked, run_blocks
 from reranker.io.summary import write_summary
 from reranker.io.textio import atomic_output
 
@@ -26,12 +26,10 @@ DEFAULT_METRICS = ("nDCG@10", "R@100", "R@1000")
 
 QUERIES_PER_CALL = 1000  # queries handed to ir_measures at once: its rows for them are all that is held
 
-RunBlocks = Iterable[tuple[str, list[RunEntry]]]  # (qid, entries) per query, such as `iter_run` streams
-
 
 def _batches(run: Run | RunBlocks) -> Iterator[list[tuple[str, list[RunEntry]]]]:
     """The run's queries, QUERIES_PER_CALL at a time (a dict's items, or a stream's blocks as they come)."""
-    blocks = iter(run.items() if isinstance(run, Mapping) else run)
+    blocks = run_blocks(run)
     while batch := list(itertools.islice(blocks, QUERIES_PER_CALL)):
         yield batch
 

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from tqdm import tqdm
 
-from reranker.io.corpus import load_passages
+from reranker.io.corpus import iter_corpus
 from reranker.io.errors import InputError
+from reranker.io.passage_store import add_wanted, copy_wanted_passages, open_passage_store
 from reranker.io.queries import read_queries
 from reranker.io.rerank_input import RerankCandidate, format_candidate
-from reranker.io.runs import Run, read_run
+from reranker.io.runs import Run, RunBlocks, iter_run, run_blocks
 from reranker.io.summary import write_summary
 from reranker.io.textio import atomic_output
 
 logger = logging.getLogger(__name__)
+PASSAGE_BATCH = 100_000  # corpus passages per statement
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,7 @@ def prepare_rerank_file(
         >>> stats = prepare_rerank_file("dev600/queries.tsv", "corpus.jsonl.gz", "dev600/run.bm25.trec", "r.jsonl")
     """
     started = time.perf_counter()
-    run = read_run(retrieval, run_format, depth)
+    run = iter_run(retrieval, run_format, depth)
     queries = (
         query_source if isinstance(query_source, Mapping) else read_queries(query_source, query_split, query_revision)
     )
@@ -78,7 +83,7 @@ def prepare_rerank_file(
 
 def join_run_with_texts(
     queries: dict[str, str],
-    run: Run,
+    run: Run | RunBlocks,
     run_path: str,
     corpus: str,
     output_path: str,
@@ -87,30 +92,70 @@ def join_run_with_texts(
 ) -> PrepareStats:
     """Write `{query_id, query, docid, title, text, score}` lines in run order.
 
-    Only passages the run references are kept in memory. A run query without text, or (unless `skip_missing`)
-    a run docid missing from the corpus, is an InputError naming the run line.
+    Memory stays bounded whatever the run's and the corpus's sizes: the candidates and the passages they name go
+    into a throw-away SQLite store (`reranker.io.passage_store`) in a folder beside the output, the corpus is read
+    once, and the lines come out of a join in run order. A run query without text, or (unless `skip_missing`) a
+    run docid missing from the corpus, is an InputError naming the run line.
+
+    Args:
+        queries: qid -> query text.
+        run: the run, in memory (`read_run`) or streamed (`iter_run`).
+        run_path: the run's file, for error messages.
+        corpus: the passages (see `prepare_rerank_file`).
+        output_path: the rerank input JSONL to write.
+        skip_missing: leave out candidates whose passage is not in the corpus instead of stopping.
+        corpus_revision: for a Hub corpus.
+
+    Returns:
+        Counts of queries, candidates written and candidates skipped.
     """
-    for entries in run.values():
-        if entries[0].qid not in queries:
-            raise InputError(run_path, entries[0].line, f"query {entries[0].qid!r} is not in the query set")
-    wanted = {entry.docid for entries in run.values() for entry in entries}
-    passages = load_passages(corpus, wanted, corpus_revision)
-    written = skipped = 0
-    with atomic_output(output_path) as out:
-        for qid, entries in tqdm(run.items(), desc="writing rerank file", unit=" queries"):
-            for entry in entries:
-                passage = passages.get(entry.docid)
-                if passage is None:
-                    if not skip_missing:
-                        raise InputError(
-                            run_path,
-                            entry.line,
-                            f"passage {entry.docid!r} is not in the corpus (--skip_missing skips)",
-                        )
-                    skipped += 1
-                    continue
-                out.write(format_candidate(RerankCandidate(qid, queries[qid], *passage, entry.score)))
-                written += 1
+    out_path = Path(output_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out_path.name}.prepare.", dir=out_path.parent) as work:
+        db = open_passage_store(Path(work) / "store.sqlite", durable=False)
+        try:
+            query_count = _store_candidates(db, queries, run, run_path)
+            passages = tqdm(iter_corpus(corpus, corpus_revision), desc="reading corpus", unit=" passages",
+                            mininterval=1)  # fmt: skip
+            copy_wanted_passages(db, passages, corpus, PASSAGE_BATCH)
+            written, skipped = _write_joined(db, queries, run_path, output_path, skip_missing)
+        finally:
+            db.close()
     if skipped:
         logger.warning("skipped %d candidates whose passage is not in the corpus", skipped)
-    return PrepareStats(len(run), written, skipped)
+    return PrepareStats(query_count, written, skipped)
+
+
+def _store_candidates(db: sqlite3.Connection, queries: dict[str, str], run: Run | RunBlocks, run_path: str) -> int:
+    """Put the run's candidates, in run order, into table `candidates` and their docids into `wanted`; return
+    the number of queries."""
+    db.execute("CREATE TABLE candidates (seq INTEGER PRIMARY KEY, qid TEXT, docid TEXT, score REAL, line INTEGER)")
+    count = 0
+    for qid, entries in run_blocks(run):
+        if qid not in queries:
+            raise InputError(run_path, entries[0].line, f"query {qid!r} is not in the query set")
+        db.executemany("INSERT INTO candidates (qid, docid, score, line) VALUES (?, ?, ?, ?)",
+                       [(qid, entry.docid, entry.score, entry.line) for entry in entries])  # fmt: skip
+        add_wanted(db, (entry.docid for entry in entries))
+        count += 1
+    return count
+
+
+def _write_joined(
+    db: sqlite3.Connection, queries: dict[str, str], run_path: str, output_path: str, skip_missing: bool
+) -> tuple[int, int]:
+    """Write each candidate, in run order, with its passage; return (written, skipped)."""
+    rows = db.execute("SELECT c.qid, c.docid, c.score, c.line, p.title, p.text FROM candidates c "
+                      "LEFT JOIN passages p ON p.pid = c.docid ORDER BY c.seq")  # fmt: skip
+    written = skipped = 0
+    with atomic_output(output_path) as out:
+        for qid, docid, score, line, title, text in tqdm(rows, desc="writing rerank file", unit=" lines",
+                                                         mininterval=1):  # fmt: skip
+            if text is None:
+                if not skip_missing:
+                    raise InputError(run_path, line, f"passage {docid!r} is not in the corpus (--skip_missing skips)")
+                skipped += 1
+                continue
+            out.write(format_candidate(RerankCandidate(qid, queries[qid], docid, title, text, score)))
+            written += 1
+    return written, skipped

@@ -16,7 +16,7 @@ What orders a query's candidates, and so what `RunEntry.rank` holds (1..n, every
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, NamedTuple
 
@@ -45,6 +45,12 @@ class RunEntry(NamedTuple):
 
 
 Run = dict[str, list[RunEntry]]
+RunBlocks = Iterable[tuple[str, list[RunEntry]]]  # (qid, entries) per query, as `iter_run` streams them
+
+
+def run_blocks(run: Run | RunBlocks) -> Iterator[tuple[str, list[RunEntry]]]:
+    """(qid, entries) per query of a run in memory (`read_run`) or streamed (`iter_run`)."""
+    return iter(run.items() if isinstance(run, Mapping) else run)
 
 
 def ranked(entries: list[RunEntry]) -> list[RunEntry]:

@@ -35,6 +35,7 @@ from reranker.io.corpus import iter_corpus
 from reranker.io.errors import InputError
 from reranker.io.fields import parse_float, split_columns
 from reranker.io.hub import is_hub_name
+from reranker.io.passage_store import add_wanted, copy_wanted_passages, open_passage_store, passage_texts
 from reranker.io.queries import iter_query_file, read_queries
 from reranker.io.resumable import ResumableOutput, partial_paths
 from reranker.io.stamps import fingerprint, source_stamp
@@ -89,12 +90,10 @@ class _Store:
             logger.warning("discarding %s: it belongs to a different job", folder)
             shutil.rmtree(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(folder / "store.sqlite")
+        self.db = open_passage_store(folder / "store.sqlite")
         self.db.executescript(
             "CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value);"
             "CREATE TABLE IF NOT EXISTS queries (qid TEXT PRIMARY KEY, query TEXT);"
-            "CREATE TABLE IF NOT EXISTS wanted (pid TEXT PRIMARY KEY);"
-            "CREATE TABLE IF NOT EXISTS passages (pid TEXT PRIMARY KEY, title TEXT, text TEXT);"
         )
         self.set("job", job)
         self.db.commit()
@@ -157,8 +156,7 @@ def _sort_runs(store: _Store, triples_path: str, run_lines: int) -> None:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
-        store.db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)",
-                             ((pid,) for text in texts for pid in text.split("\t", 4)[2:4]))  # fmt: skip
+        add_wanted(store.db, (pid for text in texts for pid in text.split("\t", 4)[2:4]))
         store.set("runs", store.get("runs") + 1)
         store.set("triples_lines", last_line)
         store.db.commit()
@@ -170,15 +168,15 @@ def _passage_table(store: _Store, collection: str) -> None:
     if store.get("passages_done"):
         return
     done = store.get("collection_passages")
-    rows = ((p.docid, p.title, p.text) for _, p in itertools.islice(iter_corpus(collection), done, None))
     bar = tqdm(desc="reading collection", unit=" passages", mininterval=1, initial=done)
-    for batch in iter(lambda: list(itertools.islice(rows, COLLECTION_BATCH)), []):
-        store.db.executemany("INSERT OR IGNORE INTO passages SELECT ?, ?, ? WHERE ? IN (SELECT pid FROM wanted)",
-                             [(pid, title, text, pid) for pid, title, text in batch])  # fmt: skip
-        done += len(batch)
-        store.set("collection_passages", done)
+
+    def committed(count: int) -> None:
+        store.set("collection_passages", store.get("collection_passages") + count)
         store.db.commit()
-        bar.update(len(batch))
+        bar.update(count)
+
+    passages = itertools.islice(iter_corpus(collection), done, None)
+    copy_wanted_passages(store.db, passages, collection, COLLECTION_BATCH, committed)
     bar.close()
     store.set("passages_done", 1)
     store.db.commit()
@@ -330,23 +328,11 @@ def _row(store: _Store, qid: str, kinds: dict, triples: list[Triple], triples_pa
     if found is None:
         raise InputError(triples_path, triples[0][1], f"qid {qid!r} is not in the queries")
     row = {"query_id": qid, "query": found[0]}
-    texts = _passage_texts(store, [pid for kind in ("positive", "negative") for pid in kinds[kind]])
+    texts = passage_texts(store.db, [pid for kind in ("positive", "negative") for pid in kinds[kind]])
     for kind in ("positive", "negative"):
         row[f"{kind}_passages"] = [_passage(texts, pid, score, line, triples_path, collection, kind)
                                    for pid, (score, line) in kinds[kind].items()]  # fmt: skip
     return row
-
-
-def _passage_texts(store: _Store, pids: list[str]) -> dict[str, tuple[str, str]]:
-    """pid -> (title, text) of those of `pids` in the store: one query per 500 pids, not one per pid (a quarter
-    of the import's time went to per-pid statements)."""
-    found: dict[str, tuple[str, str]] = {}
-    for start in range(0, len(pids), 500):
-        part = pids[start : start + 500]
-        rows = store.db.execute(f"SELECT pid, title, text FROM passages WHERE pid IN ({','.join('?' * len(part))})",
-                                part)  # fmt: skip
-        found.update((pid, (title, text)) for pid, title, text in rows)
-    return found
 
 
 def _passage(texts, pid, score, line, triples_path, collection, kind) -> dict:

@@ -1,13 +1,15 @@
 import gzip
 import json
+import tracemalloc
 
 import pytest
 
+from reranker.first_stage import prepare
 from reranker.first_stage.prepare import join_run_with_texts, prepare_rerank_file
 from reranker.io.corpus import load_passages
 from reranker.io.errors import InputError
 from reranker.io.queries import read_queries
-from reranker.io.runs import read_run
+from reranker.io.runs import iter_run, read_run
 
 CORPUS = [
     {"docid": "d1", "title": "", "text": "first passage"},
@@ -99,3 +101,24 @@ def test_beir_and_repeated_rank_runs_are_prepared_in_trec_eval_order(tied_rank_r
     assert [(r["query_id"], r["docid"]) for r in rows] == [("q1", "d3"), ("q1", "d2"), ("q2", "d5"), ("q2", "d4")]
     assert {r["query"] for r in rows[:2]} == {"what is in a lobster roll sandwich"}
     assert [(r["docid"], r["title"]) for r in rows[:2]] == [("d3", "Bread"), ("d2", "Lobsters")]
+
+
+def test_the_join_holds_neither_the_run_nor_the_passages(tmp_path, monkeypatch):
+    monkeypatch.setattr(prepare, "PASSAGE_BATCH", 500)  # what it holds of the corpus: one batch
+    peaks = []
+    for queries in (20, 200):
+        folder = tmp_path / str(queries)
+        folder.mkdir()
+        (folder / "collection.tsv").write_text("".join(f"p{i}\tpassage number {i} " + "word " * 40 + "\n"
+                                                       for i in range(queries * 100)))  # fmt: skip
+        (folder / "run.trec").write_text("".join(f"q{q} Q0 p{q * 100 + r} {r + 1} {-r} t\n"
+                                                 for q in range(queries) for r in range(100)))  # fmt: skip
+        queries_text = {f"q{q}": f"query {q}" for q in range(queries)}
+        tracemalloc.start()
+        stats = join_run_with_texts(queries_text, iter_run(folder / "run.trec"), "run.trec",
+                                    str(folder / "collection.tsv"), str(folder / "rerank.jsonl"))  # fmt: skip
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert (stats.queries, stats.candidates) == (queries, queries * 100)
+    assert lines(tmp_path / "200" / "rerank.jsonl")[-1]["text"].startswith("passage number 19999 ")
+    assert peaks[1] < 1.5 * peaks[0], peaks  # 10x the run and the corpus, about the same peak
