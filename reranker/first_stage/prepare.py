@@ -129,7 +129,8 @@ def join_run_with_texts(
 def _store_candidates(db: sqlite3.Connection, queries: dict[str, str], run: Run | RunBlocks, run_path: str) -> int:
     """Put the run's candidates, in run order, into table `candidates` and their docids into `wanted`; return
     the number of queries."""
-    db.execute("CREATE TABLE candidates (seq INTEGER PRIMARY KEY, qid TEXT, docid TEXT, score REAL, line INTEGER)")
+    # score untyped: a REAL column stores -0.0 as 0.0, and the output would not be the run's
+    db.execute("CREATE TABLE candidates (seq INTEGER PRIMARY KEY, qid TEXT, docid TEXT, score, line INTEGER)")
     count = 0
     for qid, entries in run_blocks(run):
         if qid not in queries:

@@ -122,3 +122,11 @@ def test_the_join_holds_neither_the_run_nor_the_passages(tmp_path, monkeypatch):
         assert (stats.queries, stats.candidates) == (queries, queries * 100)
     assert lines(tmp_path / "200" / "rerank.jsonl")[-1]["text"].startswith("passage number 19999 ")
     assert peaks[1] < 1.5 * peaks[0], peaks  # 10x the run and the corpus, about the same peak
+
+
+def test_scores_are_written_as_the_run_gives_them_negative_zero_included(files):
+    (files / "zero.trec").write_text("q1 Q0 d2 1 -0.0 t\nq1 Q0 d1 2 -1.5 t\n")
+    out = files / "rerank.jsonl"
+    join_run_with_texts({"q1": "first query"}, iter_run(files / "zero.trec"), "zero.trec",
+                        str(files / "collection.tsv"), str(out))  # fmt: skip
+    assert [line.rsplit('"score": ', 1)[1] for line in out.read_text().splitlines()] == ["-0.0}", "-1.5}"]
