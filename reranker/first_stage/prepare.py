@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,9 +72,9 @@ def prepare_rerank_file(
     """
     started = time.perf_counter()
     run = iter_run(retrieval, run_format, depth)
-    queries = (
-        query_source if isinstance(query_source, Mapping) else read_queries(query_source, query_split, query_revision)
-    )
+    queries = query_source
+    if not isinstance(query_source, Mapping):
+        queries = functools.partial(read_queries, query_source, query_split, query_revision)
     stats = join_run_with_texts(queries, run, retrieval, corpus, output_path, skip_missing, corpus_revision)
     write_summary(output_path, "prepare", arguments or {}, queries=stats.queries, candidates=stats.candidates,
                   skipped_missing=stats.skipped_missing, seconds=round(time.perf_counter() - started, 3),
@@ -82,7 +83,7 @@ def prepare_rerank_file(
 
 
 def join_run_with_texts(
-    queries: dict[str, str],
+    queries: Mapping[str, str] | Callable[[], Mapping[str, str]],
     run: Run | RunBlocks,
     run_path: str,
     corpus: str,
@@ -98,7 +99,8 @@ def join_run_with_texts(
     run docid missing from the corpus, is an InputError naming the run line.
 
     Args:
-        queries: qid -> query text.
+        queries: qid -> query text, or what reads them (called once the run has been read and checked, so that
+            a bad run is reported before a slow or bad query source).
         run: the run, in memory (`read_run`) or streamed (`iter_run`).
         run_path: the run's file, for error messages.
         corpus: the passages (see `prepare_rerank_file`).
@@ -114,7 +116,9 @@ def join_run_with_texts(
     with tempfile.TemporaryDirectory(prefix=f".{out_path.name}.prepare.", dir=out_path.parent) as work:
         db = open_passage_store(Path(work) / "store.sqlite", durable=False)
         try:
-            query_count = _store_candidates(db, queries, run, run_path)
+            query_count = _store_candidates(db, run)
+            queries = queries if isinstance(queries, Mapping) else queries()
+            _check_queries(db, queries, run_path)
             passages = tqdm(iter_corpus(corpus, corpus_revision), desc="reading corpus", unit=" passages",
                             mininterval=1)  # fmt: skip
             copy_wanted_passages(db, passages, corpus, PASSAGE_BATCH)
@@ -126,15 +130,13 @@ def join_run_with_texts(
     return PrepareStats(query_count, written, skipped)
 
 
-def _store_candidates(db: sqlite3.Connection, queries: dict[str, str], run: Run | RunBlocks, run_path: str) -> int:
+def _store_candidates(db: sqlite3.Connection, run: Run | RunBlocks) -> int:
     """Put the run's candidates, in run order, into table `candidates` and their docids into `wanted`; return
     the number of queries."""
     # score untyped: a REAL column stores -0.0 as 0.0, and the output would not be the run's
     db.execute("CREATE TABLE candidates (seq INTEGER PRIMARY KEY, qid TEXT, docid TEXT, score, line INTEGER)")
     count = 0
     for qid, entries in run_blocks(run):
-        if qid not in queries:
-            raise InputError(run_path, entries[0].line, f"query {qid!r} is not in the query set")
         db.executemany("INSERT INTO candidates (qid, docid, score, line) VALUES (?, ?, ?, ?)",
                        [(qid, entry.docid, entry.score, entry.line) for entry in entries])  # fmt: skip
         add_wanted(db, (entry.docid for entry in entries))
@@ -142,8 +144,17 @@ def _store_candidates(db: sqlite3.Connection, queries: dict[str, str], run: Run 
     return count
 
 
+def _check_queries(db: sqlite3.Connection, queries: Mapping[str, str], run_path: str) -> None:
+    """InputError naming the run line of the first run query (in run order) that has no text."""
+    firsts = db.execute("SELECT qid, line FROM candidates WHERE seq IN (SELECT MIN(seq) FROM candidates GROUP BY qid) "
+                        "ORDER BY seq")  # fmt: skip
+    for qid, line in firsts:
+        if qid not in queries:
+            raise InputError(run_path, line, f"query {qid!r} is not in the query set")
+
+
 def _write_joined(
-    db: sqlite3.Connection, queries: dict[str, str], run_path: str, output_path: str, skip_missing: bool
+    db: sqlite3.Connection, queries: Mapping[str, str], run_path: str, output_path: str, skip_missing: bool
 ) -> tuple[int, int]:
     """Write each candidate, in run order, with its passage; return (written, skipped)."""
     rows = db.execute("SELECT c.qid, c.docid, c.score, c.line, p.title, p.text FROM candidates c "
