@@ -116,9 +116,9 @@ def join_run_with_texts(
     with tempfile.TemporaryDirectory(prefix=f".{out_path.name}.prepare.", dir=out_path.parent) as work:
         db = open_passage_store(Path(work) / "store.sqlite", durable=False)
         try:
-            query_count = _store_candidates(db, run)
+            firsts = _store_candidates(db, run)
             queries = queries if isinstance(queries, Mapping) else queries()
-            _check_queries(db, queries, run_path)
+            _check_queries(firsts, queries, run_path)
             passages = tqdm(iter_corpus(corpus, corpus_revision), desc="reading corpus", unit=" passages",
                             mininterval=1)  # fmt: skip
             copy_wanted_passages(db, passages, corpus, PASSAGE_BATCH)
@@ -127,27 +127,25 @@ def join_run_with_texts(
             db.close()
     if skipped:
         logger.warning("skipped %d candidates whose passage is not in the corpus", skipped)
-    return PrepareStats(query_count, written, skipped)
+    return PrepareStats(len(firsts), written, skipped)
 
 
-def _store_candidates(db: sqlite3.Connection, run: Run | RunBlocks) -> int:
+def _store_candidates(db: sqlite3.Connection, run: Run | RunBlocks) -> list[tuple[str, int]]:
     """Put the run's candidates, in run order, into table `candidates` and their docids into `wanted`; return
-    the number of queries."""
+    each query's id and the run line of its best candidate (a pair per query, as small as the queries)."""
     # score untyped: a REAL column stores -0.0 as 0.0, and the output would not be the run's
     db.execute("CREATE TABLE candidates (seq INTEGER PRIMARY KEY, qid TEXT, docid TEXT, score, line INTEGER)")
-    count = 0
+    firsts = []
     for qid, entries in run_blocks(run):
         db.executemany("INSERT INTO candidates (qid, docid, score, line) VALUES (?, ?, ?, ?)",
                        [(qid, entry.docid, entry.score, entry.line) for entry in entries])  # fmt: skip
         add_wanted(db, (entry.docid for entry in entries))
-        count += 1
-    return count
+        firsts.append((qid, entries[0].line))
+    return firsts
 
 
-def _check_queries(db: sqlite3.Connection, queries: Mapping[str, str], run_path: str) -> None:
+def _check_queries(firsts: list[tuple[str, int]], queries: Mapping[str, str], run_path: str) -> None:
     """InputError naming the run line of the first run query (in run order) that has no text."""
-    firsts = db.execute("SELECT qid, line FROM candidates WHERE seq IN (SELECT MIN(seq) FROM candidates GROUP BY qid) "
-                        "ORDER BY seq")  # fmt: skip
     for qid, line in firsts:
         if qid not in queries:
             raise InputError(run_path, line, f"query {qid!r} is not in the query set")

@@ -24,7 +24,7 @@ def open_passage_store(path: str | Path, durable: bool = True) -> sqlite3.Connec
 
     Args:
         path: the database file.
-        durable: False for a throw-away store (no journal, no syncs): faster, and lost on a crash.
+        durable: False for a throw-away store (journal in memory, no syncs): faster, and lost on a crash.
 
     Returns:
         The connection.
