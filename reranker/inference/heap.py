@@ -1,4 +1,5 @@
-"""Handing memory the process freed back to the OS while it scores (glibc on Linux; elsewhere a no-op).
+"""The process's memory while it scores: handing what it freed back to the OS (glibc on Linux; elsewhere a
+no-op), and sparing the scoring loop Python's cyclic garbage collector.
 
 On a CPU, every batch of pairs of one length allocates tensors of a new size; glibc keeps what is freed, and its
 heap fragments: RSS swelled by 290-530 MiB within a chunk of 20,000 pairs, by a different amount in every chunk.
@@ -8,11 +9,13 @@ has grown `budget_mib` past its size after the last trim bounds the swing for a 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
+import gc
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 
 def rss_mib() -> float:
@@ -51,3 +54,28 @@ class HeapTrimmer:
         if rss_mib() > self.floor_mib + self.budget_mib:
             release_freed_memory()
             self.floor_mib = rss_mib()
+
+
+# Reading and tokenizing a chunk allocates objects by the hundred thousand (parsed lines, a token list per text).
+# At Python's default gen-0 threshold (700) the collector ran ~1,300 times per 200k pairs, the full collections
+# walking every live object, modules included: 1.1 s of a 12 s host-side run, under the GIL (BENCHMARKS.md). The
+# loop makes no cyclic garbage of its own; were some code to, this threshold still collects it once 50k objects
+# are pending (a few MiB).
+SCORING_GC_THRESHOLD = 50_000
+
+
+@contextlib.contextmanager
+def rare_garbage_collection() -> Iterator[None]:
+    """Within the block, Python's cyclic collector starts only after `SCORING_GC_THRESHOLD` net allocations
+    (instead of 700 by default); the threshold is restored after it.
+
+    Example:
+        >>> with rare_garbage_collection():
+        ...     rerank_chunks()
+    """
+    threshold = gc.get_threshold()
+    gc.set_threshold(SCORING_GC_THRESHOLD, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)

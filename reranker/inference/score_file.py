@@ -19,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from reranker.inference.chunks import Sharding, check_chunk_size, output_fingerprint, whole_query_chunks
+from reranker.inference.heap import rare_garbage_collection
 from reranker.inference.prefetch import prefetch
 from reranker.inference.scoring import PairScorer, ranked_groups
 from reranker.io.rerank_input import QueryBlock, iter_query_blocks
@@ -131,7 +132,7 @@ def rerank_file(
         logger.info("%s is already complete for this job", output_path)
         return RerankStats(done["queries"], done["candidates"], 0.0, 0.0)
     started = time.perf_counter()
-    with ResumableOutput(output_path, output_print) as out:
+    with ResumableOutput(output_path, output_print) as out, rare_garbage_collection():
         chunks = prefetch(_own_chunks(scorer, input_path, out.progress, chunk_size, sharding), depth=1)
         bar = tqdm(
             total=None, initial=out.progress.candidates, desc="scoring", unit=" pairs", disable=not show_progress

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -92,7 +91,7 @@ class TruncatingTokenizer:
             self.backend.no_padding()
             self.backend.enable_truncation(max_len, direction=tokenizer.truncation_side)
             self.backend.encode_special_tokens = bool(getattr(tokenizer, "split_special_tokens", False))
-        self.ascii_backend = _ascii_backend(self.backend)
+        self.plain_ascii = PlainAsciiPath.for_backend(self.backend)
 
     def __call__(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(int32 token ids of all texts end to end, int64 offsets: text i is ids[offsets[i]:offsets[i + 1]])."""
@@ -101,37 +100,60 @@ class TruncatingTokenizer:
                 list(texts), add_special_tokens=False, truncation=True, max_length=self.max_len,
                 return_attention_mask=False,
             )["input_ids"]  # fmt: skip
-        elif self.ascii_backend is None:
+        elif self.plain_ascii is None:
             lists = _token_lists(self.backend, list(texts))
         else:
-            lists = self._by_ascii_path(list(texts))
+            lists = self._by_plain_ascii_path(list(texts))
         return flatten_token_lists(lists)
 
-    def _by_ascii_path(self, texts: list[str]) -> list[list[int]]:
-        """Printable-ASCII texts through the ASCII backend, the others through the full one, in input order."""
-        plain = [text.isascii() and not _ASCII_CONTROL.search(text) for text in texts]
+    def _by_plain_ascii_path(self, texts: list[str]) -> list[list[int]]:
+        """Plain-ASCII texts, normalized here, through the backend without a normalizer; the others through the
+        full backend; in input order."""
+        prepared = [self.plain_ascii.normalized(text) for text in texts]
         lists: list[list[int]] = [[]] * len(texts)
-        for backend, wanted in ((self.ascii_backend, True), (self.backend, False)):
-            where = [i for i, is_plain in enumerate(plain) if is_plain is wanted]
-            for i, ids in zip(where, _token_lists(backend, [texts[i] for i in where]), strict=True):
-                lists[i] = ids
+        plain = [i for i, text in enumerate(prepared) if text is not None]
+        for i, ids in zip(plain, _token_lists(self.plain_ascii.backend, [prepared[i] for i in plain]), strict=True):
+            lists[i] = ids
+        others = [i for i, text in enumerate(prepared) if text is None]
+        for i, ids in zip(others, _token_lists(self.backend, [texts[i] for i in others]), strict=True):
+            lists[i] = ids
         return lists
 
 
-# On printable ASCII (no control characters, no tab or line break), BERT's normalizer (clean text, Chinese
-# characters, accents, lower case) reduces to lower-casing: the same normalized text, so the same tokens, for a
-# quarter less of the tokenizer's time (measured on MS MARCO passages; see BENCHMARKS.md).
-_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+class PlainAsciiPath:
+    """BERT's normalizer done in Python for printable ASCII, where it reduces to `str.lower()`.
 
+    On printable ASCII (no control characters, no tab or line break) BERT's normalizer (clean text, Chinese
+    characters, accents, lower case) only lower-cases: Python's C `str.lower` gives the same normalized text, so
+    the same tokens, and a backend copy without a normalizer skips the Rust normalizer's per-character alignment
+    bookkeeping (13% of the tokenizer's CPU on MS MARCO passages, BENCHMARKS.md). Lower-casing before the backend
+    sees the text would change which added tokens (`[SEP]`, ...) match it, so a text in which any appears, in
+    any case, takes the full backend.
+    """
 
-def _ascii_backend(backend):
-    """A copy of a BERT-normalizer backend that only lower-cases (or leaves as is) for printable ASCII; None
-    for any other normalizer, whose texts all take the full backend."""
-    if backend is None or not isinstance(backend.normalizer, normalizers.BertNormalizer):
-        return None
-    ascii_backend = copy.deepcopy(backend)
-    ascii_backend.normalizer = normalizers.Lowercase() if backend.normalizer.lowercase else None
-    return ascii_backend
+    def __init__(self, backend, lowercase: bool) -> None:
+        self.backend = backend
+        self.lowercase = lowercase
+        self.added = tuple(token.content.lower() for token in backend.get_added_tokens_decoder().values())
+
+    @classmethod
+    def for_backend(cls, backend) -> PlainAsciiPath | None:
+        """The path for a BERT-normalizer backend (a private copy, its normalizer removed); None for any other."""
+        if backend is None or not isinstance(backend.normalizer, normalizers.BertNormalizer):
+            return None
+        lowercase = backend.normalizer.lowercase
+        plain = copy.deepcopy(backend)
+        plain.normalizer = None
+        return cls(plain, lowercase)
+
+    def normalized(self, text: str) -> str | None:
+        """The text as BERT's normalizer leaves it, or None where the full backend must take it."""
+        if not (text.isascii() and text.isprintable()):  # isprintable: no control characters, tab or line break
+            return None
+        if not self.lowercase:
+            return text
+        lowered = text.lower()
+        return None if any(token in lowered for token in self.added) else lowered
 
 
 def _token_lists(backend, texts: list[str]) -> list[list[int]]:

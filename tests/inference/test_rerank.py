@@ -1,3 +1,4 @@
+import gc
 import json
 from types import SimpleNamespace
 
@@ -5,6 +6,7 @@ import pytest
 import torch
 
 from reranker.inference.chunks import Sharding
+from reranker.inference.heap import SCORING_GC_THRESHOLD
 from reranker.inference.merge import merge_score_files
 from reranker.inference.score_file import rerank_file
 from reranker.inference.scoring import PairScorer
@@ -124,6 +126,24 @@ def test_resume_after_a_crash_gives_identical_output(tmp_path, scorer, monkeypat
     resumed = rerank_file(scorer, str(tmp_path / "in.jsonl"), str(out), chunk_size=3)
     assert resumed.candidates == 9
     assert out.read_bytes() == (tmp_path / "clean.txt").read_bytes()
+
+
+def test_scoring_collects_garbage_rarely_and_restores_the_collector_after(tmp_path, scorer, monkeypatch):
+    write_rerank(tmp_path / "in.jsonl", QUERIES)
+    before, seen = gc.get_threshold(), []
+    real = scorer.score_encoded
+
+    def record_threshold(*args):
+        seen.append(gc.get_threshold())
+        if len(seen) == 2:
+            raise KeyboardInterrupt("killed")
+        return real(*args)
+
+    monkeypatch.setattr(scorer, "score_encoded", record_threshold)
+    with pytest.raises(KeyboardInterrupt):
+        rerank_file(scorer, str(tmp_path / "in.jsonl"), str(tmp_path / "out.txt"), chunk_size=3)
+    assert seen == [(SCORING_GC_THRESHOLD, *before[1:])] * 2
+    assert gc.get_threshold() == before
 
 
 def rec(qid="1", docid="d", **fields):

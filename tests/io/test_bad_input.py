@@ -80,6 +80,12 @@ CASES = [
     (
         corpus_reader,
         "c.jsonl",
+        '{"docid": "a", "text": "x"}\n{"docid": "b", "text": "\\ud800"}\n',
+        r"c\.jsonl:2: malformed JSON \(no low surrogate in string at column \d+\)",
+    ),  # json.loads lets it through
+    (
+        corpus_reader,
+        "c.jsonl",
         '{"docid": "a", "title": 3, "text": "t"}\n',
         r"c\.jsonl:1: field 'title' must be a string",
     ),
