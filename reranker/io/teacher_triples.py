@@ -9,8 +9,9 @@ Memory stays bounded whatever the file's size: the triples are sorted by query o
 lines, kept as one compact string each, then merged), and the queries and the passages the triples name are looked
 up in an SQLite store on disk, not held in dicts. The import resumes after a kill: its work folder
 (`.OUT.work/` beside the output) records each sorted run and each batch of the collection once it is durable, and
-the rows are written through `ResumableOutput`, so a rerun of the same command loses at most one run (or one
-batch, or one chunk of rows) and writes the same bytes as an uninterrupted run. A `.gz` output is written as one
+the rows are written through `ResumableOutput`, with where each run's merge stood after each chunk of rows
+recorded in the store, so a rerun of the same command loses at most one run (or one batch, or one chunk of rows),
+re-reads nothing before it, and writes the same bytes as an uninterrupted run. A `.gz` output is written as one
 gzip member per chunk of rows, compressed on `threads` threads beside the one building rows.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import json
 import logging
 import os
 import shutil
@@ -46,7 +48,7 @@ from reranker.io.train_rows import format_train_row
 logger = logging.getLogger(__name__)
 Triple = tuple[str, int, str, str, float, float]  # qid, line, pid_pos, pid_neg, pos_score, neg_score
 COLLECTION_BATCH = 100_000  # passages per committed step of the collection pass
-STORE_VERSION = 1  # bump when the work folder's layout changes: an old one is then discarded, not resumed
+STORE_VERSION = 2  # bump when the work folder's layout changes: an old one is then discarded, not resumed
 
 
 @dataclass(frozen=True)
@@ -182,13 +184,31 @@ def _passage_table(store: _Store, collection: str) -> None:
     store.db.commit()
 
 
-def _groups(runs: list[Path]) -> Iterator[tuple[str, list[Triple]]]:
-    """(qid, its triples in line order) for every qid, from the sorted runs merged."""
-    handles = [open(run, encoding="utf-8") for run in runs]  # noqa: SIM115  (closed below)
+def _run_lines(index: int, handle, offset: int) -> Iterator[tuple[str, int, int]]:
+    """(line, `index`, the byte offset just after it) for each line of a sorted run from `offset`."""
+    handle.seek(offset)
+    for raw in handle:
+        offset += len(raw)
+        yield raw.decode("utf-8"), index, offset
+
+
+def _groups(runs: list[Path], starts: list[int]) -> Iterator[tuple[str, list[Triple], list[int]]]:
+    """(qid, its triples in line order, each run's byte offset after the qid's lines) for every qid, from the
+    sorted runs merged, each read from its offset in `starts`. Lines are unique (they hold their line number), so
+    the merge never compares past the text."""
+    handles = [open(run, "rb") for run in runs]  # noqa: SIM115  (closed below)
     try:
-        merged = heapq.merge(*handles)
-        for qid, texts in itertools.groupby(merged, key=lambda text: text[: text.index("\t")]):
-            yield qid, [_parse(text) for text in texts]
+        positions, qid, texts = list(starts), None, []
+        for text, index, end in heapq.merge(*map(_run_lines, itertools.count(), handles, starts)):
+            line_qid = text[: text.index("\t")]
+            if line_qid != qid and texts:
+                yield qid, [_parse(line) for line in texts], positions.copy()
+                texts = []
+            qid = line_qid
+            texts.append(text)
+            positions[index] = end
+        if texts:
+            yield qid, [_parse(line) for line in texts], positions.copy()
     finally:
         for handle in handles:
             handle.close()
@@ -258,10 +278,16 @@ def _write_rows(store, triples_path, collection, output, job, chunk_queries, lev
     counts = {"queries": 0, "triples": 0, "positives": 0, "negatives": 0, "score_disagreements": 0}
     compress = output.endswith(".gz")
     with ResumableOutput(output, job) as out, ThreadPoolExecutor(max(1, threads)) as pool:
-        skip = out.progress.queries  # rows already written: counted again (cheap), not rebuilt
-        groups = _groups(store.runs())
-        for qid, triples in itertools.islice(groups, skip):
-            _count(_kinds(qid, triples, triples_path), counts, len(triples))
+        chunk = out.progress.chunks_seen
+        runs = store.runs()
+        positions = [0] * len(runs)
+        if chunk:  # where the merge and the counts stood after the last chunk written
+            saved = store.get(f"rows_after_chunk_{chunk}", None)
+            if saved is None:
+                raise RuntimeError(f"{output}: its partial output has no record in {store.folder}; delete "
+                                   f"{' and '.join(map(str, partial_paths(output)))} and rerun")  # fmt: skip
+            positions, counts = json.loads(saved)
+        groups = _groups(runs, positions)
         pending: deque[tuple[Future, int, int, int]] = deque()
 
         def write_oldest() -> None:
@@ -269,17 +295,19 @@ def _write_rows(store, triples_path, collection, output, job, chunk_queries, lev
             out.write(future.result(), input_lines=out.progress.queries + queries, chunks_seen=chunk + 1,
                       queries=queries, candidates=triples)  # fmt: skip
 
-        bar = tqdm(desc="writing rows", unit=" queries", mininterval=1, initial=skip)
-        chunk = skip // chunk_queries
+        bar = tqdm(desc="writing rows", unit=" queries", mininterval=1, initial=out.progress.queries)
         while block := list(itertools.islice(groups, chunk_queries)):
             text = []
-            for qid, triples in block:
+            for qid, triples, _ in block:
                 kinds = _kinds(qid, triples, triples_path)
                 _count(kinds, counts, len(triples))
                 text.append(format_train_row(_row(store, qid, kinds, triples, triples_path, collection)))
+            # committed before the chunk can be written, so that a resume finds it for any chunk written
+            store.set(f"rows_after_chunk_{chunk + 1}", json.dumps([block[-1][2], counts]))
+            store.db.commit()
             data = "".join(text).encode("utf-8")
             done = pool.submit(gzip_member, data, level) if compress else _done(data)
-            pending.append((done, chunk, len(block), sum(len(triples) for _, triples in block)))
+            pending.append((done, chunk, len(block), sum(len(triples) for _, triples, _ in block)))
             chunk += 1
             bar.update(len(block))
             if len(pending) > max(1, threads):  # bounded: at most threads + 1 chunks in memory

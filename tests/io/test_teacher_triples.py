@@ -10,6 +10,7 @@ import pytest
 
 from reranker.cli.teacher_scores import main as teacher_main
 from reranker.io.errors import InputError
+from reranker.io.resumable import partial_paths
 from reranker.io.teacher_triples import import_teacher_triples
 from reranker.io.train_rows import load_train_dataset, rows_have_teacher_scores
 
@@ -140,11 +141,16 @@ def test_a_killed_import_resumes_where_it_stopped_and_writes_the_same_bytes(tmp_
             import_teacher_triples(*inputs, output, **settings)
     work = tmp_path / ".resumed.jsonl.gz.work"
     assert work.is_dir()
-    skipped, real_read = [], module._read_triples
+    progress = partial_paths(output)[1]
+    written = json.loads(progress.read_text())["candidates"] if progress.exists() else 0
+    skipped, real_read, parsed, real_parse = [], module._read_triples, [], module._parse
     monkeypatch.setattr(module, "_read_triples", lambda path, skip: skipped.append(skip) or real_read(path, skip))
+    monkeypatch.setattr(module, "_parse", lambda text: parsed.append(text) or real_parse(text))
     assert import_teacher_triples(*inputs, output, **settings) == whole
     assert (tmp_path / "resumed.jsonl.gz").read_bytes() == (tmp_path / "whole.jsonl.gz").read_bytes()
     assert skipped == ([1000] if where == "sorting" else [3000])  # the runs made before the kill were kept
+    assert (where == "writing") == (written > 0)
+    assert len(parsed) == whole.triples - written  # the rows written before the kill are not merged again
     assert not work.exists()
 
 
