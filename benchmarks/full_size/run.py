@@ -181,6 +181,8 @@ class Driver:
         out = self.d / "train.teacher.jsonl.gz"
         out.unlink(missing_ok=True)
         self.record("teacher_triples_import", measure(self.import_command(out)), self.sizes["triples"])
+        phases = json.loads(out.with_name(out.name + ".summary.json").read_text())["phase_seconds"]
+        print(f"{'':24s} steps: {', '.join(f'{name} {seconds:.1f} s' for name, seconds in phases.items())}")
 
     def import_kill(self) -> None:
         whole, resumed = self.d / "train.teacher.jsonl.gz", self.d / "train.teacher.resumed.jsonl.gz"

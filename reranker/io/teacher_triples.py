@@ -257,11 +257,20 @@ def import_teacher_triples(
     out_path = Path(output)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     store = _Store(out_path.with_name(f".{out_path.name}.work"), job)
+    phases: dict[str, float] = {}  # seconds per step in this process (a resumed step counts only its rest)
+
+    def timed(name: str, step, *args):
+        began = time.perf_counter()
+        result = step(store, *args)
+        phases[name] = round(time.perf_counter() - began, 3)
+        return result
+
     try:
-        _load_queries(store, queries_path)
-        _sort_runs(store, triples_path, run_lines)
-        _passage_table(store, collection)
-        stats = _write_rows(store, triples_path, collection, output, job, chunk_queries, compress_level, threads)
+        timed("queries", _load_queries, queries_path)
+        timed("sort_runs", _sort_runs, triples_path, run_lines)
+        timed("collection", _passage_table, collection)
+        stats = timed("rows", _write_rows, triples_path, collection, output, job, chunk_queries, compress_level,
+                      threads)  # fmt: skip
     except InputError:
         # bad input fails again on a rerun: leave nothing behind
         store.remove()
@@ -270,7 +279,7 @@ def import_teacher_triples(
         raise
     store.remove()
     write_summary(output, "teacher triples", arguments or {}, **asdict(stats),
-                  seconds=round(time.perf_counter() - started, 3))  # fmt: skip
+                  seconds=round(time.perf_counter() - started, 3), phase_seconds=phases)  # fmt: skip
     return stats
 
 

@@ -96,7 +96,7 @@ def test_driver_measures_stages_and_the_import_resumes_identically(tmp_path):
         assert result["scale"] == SCALE and result["wall_s"] > 0 and 10 < result["peak_rss_mib"] < 4096
         assert result["items_per_s"] == pytest.approx(result["items"] / result["wall_s"], rel=0.01)
     assert results["teacher_import_kill_resume"]["identical"] is True
-    assert "teacher_triples_import" in done.stdout
+    assert "teacher_triples_import" in done.stdout and "steps: queries " in done.stdout
 
 
 @pytest.mark.slow

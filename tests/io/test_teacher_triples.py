@@ -83,6 +83,9 @@ def test_command_line(files, tmp_path, capsys):
     assert teacher_main(["--triples", str(triples), "--queries", str(queries), "--collection", str(collection),
                          "--output", str(output)]) == 0  # fmt: skip
     assert capsys.readouterr().out.strip() == f"wrote 1 rows (1 positives, 1 negatives, from 1 triples) to {output}"
+    summary = json.loads((tmp_path / "out.jsonl.summary.json").read_text())
+    assert list(summary["phase_seconds"]) == ["queries", "sort_runs", "collection", "rows"]
+    assert all(seconds >= 0 for seconds in summary["phase_seconds"].values())
     assert teacher_main(["--triples", str(triples), "--output", str(output)]) == 2
     assert "error: --triples goes with --queries and --collection" in capsys.readouterr().err
 
