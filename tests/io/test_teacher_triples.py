@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import os
 
@@ -84,7 +85,7 @@ def test_command_line(files, tmp_path, capsys):
                          "--output", str(output)]) == 0  # fmt: skip
     assert capsys.readouterr().out.strip() == f"wrote 1 rows (1 positives, 1 negatives, from 1 triples) to {output}"
     summary = json.loads((tmp_path / "out.jsonl.summary.json").read_text())
-    assert list(summary["phase_seconds"]) == ["queries", "sort_runs", "collection", "rows"]
+    assert list(summary["phase_seconds"]) == ["queries", "sort_runs", "wanted", "collection", "rows"]
     assert all(seconds >= 0 for seconds in summary["phase_seconds"].values())
     assert teacher_main(["--triples", str(triples), "--output", str(output)]) == 2
     assert "error: --triples goes with --queries and --collection" in capsys.readouterr().err
@@ -109,7 +110,7 @@ class Killed(BaseException):
     """Stands for a SIGKILL: not an InputError, so the work folder stays for the rerun."""
 
 
-@pytest.mark.parametrize("where", ["sorting", "collection", "writing"])
+@pytest.mark.parametrize("where", ["sorting", "wanted", "collection", "writing"])
 def test_a_killed_import_resumes_where_it_stopped_and_writes_the_same_bytes(tmp_path, monkeypatch, where):
     import reranker.io.teacher_triples as module
 
@@ -118,7 +119,8 @@ def test_a_killed_import_resumes_where_it_stopped_and_writes_the_same_bytes(tmp_
     monkeypatch.setattr(module, "COLLECTION_BATCH", 50)
     whole = import_teacher_triples(*inputs, str(tmp_path / "whole.jsonl.gz"), **settings)
     calls = {"n": 0}
-    real = {"sorting": os.replace, "writing": module.gzip_member, "collection": module.iter_corpus}
+    real = {"sorting": os.replace, "writing": module.gzip_member, "collection": module.iter_corpus,
+            "wanted": module.add_wanted}  # fmt: skip
 
     def kill_on_third(*args):  # the third durable step is interrupted: the two before it are kept
         calls["n"] += 1
@@ -132,9 +134,16 @@ def test_a_killed_import_resumes_where_it_stopped_and_writes_the_same_bytes(tmp_
                 raise Killed
             yield item
 
+    def wanted_killed_at_100(db, pids):
+        real["wanted"](db, itertools.islice(pids, 100))
+        db.close()  # as the process's death would: the uncommitted inserts are rolled back
+        raise Killed
+
     output = str(tmp_path / "resumed.jsonl.gz")
     with monkeypatch.context() as patch:
-        if where == "sorting":
+        if where == "wanted":
+            patch.setattr(module, "add_wanted", wanted_killed_at_100)
+        elif where == "sorting":
             patch.setattr(module.os, "replace", kill_on_third)
         elif where == "writing":
             patch.setattr(module, "gzip_member", kill_on_third)
