@@ -160,8 +160,8 @@ def _sort_runs(store: _Store, triples_path: str, run_lines: int) -> None:
         del batch
         number = store.get("runs")
         # a file, not inserts into `wanted`: a run's 2M random ids into a table of millions cost 40% more a run at
-        # 100% than at 10%; the sorted files are merged into it once (`_wanted_table`)
-        # a list, not a set: as many strings at 10% as at 100% (a set holds more distinct ids the larger the file)
+        # 100% than at 10%; the sorted files are merged into it once (`_wanted_table`). A list, not a set: as many
+        # strings at 10% as at 100% (a set holds more distinct ids the larger the file).
         pids = sorted([pid for text in texts for pid in text.split("\t", 4)[2:4]])
         _write_synced(store.pid_file(number), (pid + "\n" for pid, _ in itertools.groupby(pids)))
         del pids
