@@ -43,7 +43,7 @@ from reranker.io.queries import iter_query_file, read_queries
 from reranker.io.resumable import ResumableOutput, partial_paths
 from reranker.io.stamps import fingerprint, source_stamp
 from reranker.io.summary import write_summary
-from reranker.io.textio import gzip_member, iter_lines
+from reranker.io.textio import atomic_output, gzip_member, iter_lines
 from reranker.io.train_rows import format_train_row
 
 logger = logging.getLogger(__name__)
@@ -165,17 +165,17 @@ def _sort_runs(store: _Store, triples_path: str, run_lines: int) -> None:
         pids = sorted([pid for text in texts for pid in text.split("\t", 4)[2:4]])
         _write_synced(store.pid_file(number), (pid + "\n" for pid, _ in itertools.groupby(pids)))
         del pids
-        path = store.run_file(number)
-        tmp = path.with_suffix(".tmp")
-        _write_synced(tmp, texts)
+        with atomic_output(store.run_file(number)) as out:
+            out.writelines(texts)
         del texts  # else held while the next run is read: two runs in memory
-        os.replace(tmp, path)
         store.set("runs", number + 1)
         store.set("triples_lines", last_line)
         store.db.commit()
 
 
 def _write_synced(path: Path, lines: Iterable[str]) -> None:
+    """Write `lines` and sync them, in place: not `atomic_output`, whose rename buys nothing for a file that
+    counts only once the state naming it is committed (a rerun rewrites it)."""
     with open(path, "w", encoding="utf-8", newline="\n") as out:
         out.writelines(lines)
         out.flush()
