@@ -79,6 +79,8 @@ def main() -> None:
     for name in ("rows", "output", "setting"):
         parser.add_argument(f"--{name}", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.steps < 3:
+        parser.error(f"--steps {args.steps}: at least 3 (the first two steps are warm-up, not timed)")
     if args.one:
         run_one(args)
         return
@@ -110,8 +112,10 @@ def main() -> None:
                    str(work / "out"), "--setting", json.dumps(setting), "--head", args.head, "--steps",
                    str(args.steps), "--batch", str(args.batch), "--group", str(args.group)]  # fmt: skip
         command += ["--bf16"] if args.bf16 else []
-        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-        result = json.loads(output.splitlines()[-1])
+        child = subprocess.run(command, capture_output=True, text=True)
+        if child.returncode:  # a failed setting shows why (a device run's log is all there is)
+            sys.exit(f"{name} failed (exit {child.returncode}):\n{child.stderr[-4000:]}")
+        result = json.loads(child.stdout.splitlines()[-1])
         print(f"| {name} | {result['step_s']:.3f} | {result['peak_rss_mib']} | {result['cuda_max_allocated_mib']} |",
               flush=True)  # fmt: skip
 

@@ -15,7 +15,8 @@
 #      with the yes_no head, bf16, q/p 32/192 on dev600; LoRA training steps/s and memory at groups of 16.
 # Each stage has its own time limit and goes on after a failure; the log goes to $OUT/gpu_check.log.
 # STAGES="tests compare model e2e train memory host llm" (the default: all) picks stages by those names.
-# A dry run on a CPU: DEVICE=cpu LAYERS=2 HIDDEN=128 LIMIT=200 REPEAT=2 STEPS=2 bash benchmarks/gpu_check.sh
+# A dry run on a CPU: DEVICE=cpu LAYERS=2 HIDDEN=128 HEADS=2 LIMIT=200 REPEAT=2 STEPS=2 LLM_LAYERS=2 LLM_HIDDEN=64 \
+#   LLM_HEAD_DIM=16 LLM_STEPS=3 bash benchmarks/gpu_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 G=.gpu
