@@ -27,7 +27,7 @@ import shutil
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -163,7 +163,8 @@ def _sort_runs(store: _Store, triples_path: str, run_lines: int) -> None:
         # 100% than at 10%; the sorted files are merged into it once (`_wanted_table`). A list, not a set: as many
         # strings at 10% as at 100% (a set holds more distinct ids the larger the file).
         pids = sorted([pid for text in texts for pid in text.split("\t", 4)[2:4]])
-        _write_synced(store.pid_file(number), (pid + "\n" for pid, _ in itertools.groupby(pids)))
+        with atomic_output(store.pid_file(number)) as out:
+            out.writelines(pid + "\n" for pid, _ in itertools.groupby(pids))
         del pids
         with atomic_output(store.run_file(number)) as out:
             out.writelines(texts)
@@ -171,15 +172,6 @@ def _sort_runs(store: _Store, triples_path: str, run_lines: int) -> None:
         store.set("runs", number + 1)
         store.set("triples_lines", last_line)
         store.db.commit()
-
-
-def _write_synced(path: Path, lines: Iterable[str]) -> None:
-    """Write `lines` and sync them, in place: not `atomic_output`, whose rename buys nothing for a file that
-    counts only once the state naming it is committed (a rerun rewrites it)."""
-    with open(path, "w", encoding="utf-8", newline="\n") as out:
-        out.writelines(lines)
-        out.flush()
-        os.fsync(out.fileno())
 
 
 def _wanted_table(store: _Store) -> None:

@@ -122,9 +122,13 @@ def test_a_killed_import_resumes_where_it_stopped_and_writes_the_same_bytes(tmp_
     real = {"sorting": os.replace, "writing": module.gzip_member, "collection": module.iter_corpus,
             "wanted": module.add_wanted}  # fmt: skip
 
-    def kill_on_third(*args):  # the third durable step is interrupted: the two before it are kept
+    # the third durable step is interrupted: the two before it are kept. A run renames two files into place (its
+    # pids, then its lines): sorting is killed at run 2's second rename.
+    kill_at = 6 if where == "sorting" else 3
+
+    def killed_at_step(*args):
         calls["n"] += 1
-        if calls["n"] == 3:
+        if calls["n"] == kill_at:
             raise Killed
         return real[where](*args)
 
@@ -144,9 +148,9 @@ def test_a_killed_import_resumes_where_it_stopped_and_writes_the_same_bytes(tmp_
         if where == "wanted":
             patch.setattr(module, "add_wanted", wanted_killed_at_100)
         elif where == "sorting":
-            patch.setattr(module.os, "replace", kill_on_third)
+            patch.setattr(module.os, "replace", killed_at_step)
         elif where == "writing":
-            patch.setattr(module, "gzip_member", kill_on_third)
+            patch.setattr(module, "gzip_member", killed_at_step)
         else:
             patch.setattr(module, "iter_corpus", corpus_killed_at_120)
         with pytest.raises(Killed):
