@@ -18,6 +18,7 @@ gzip member per chunk of rows, compressed on `threads` threads beside the one bu
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import json
@@ -178,15 +179,12 @@ def _wanted_table(store: _Store) -> None:
     """Fill table `wanted` with the pids the runs name, merged from their sorted pid files, in one commit."""
     if store.get("wanted_done"):
         return
-    # newline="\n": a pid may hold a carriage return, which universal newlines would split on
-    files = [open(store.pid_file(number), encoding="utf-8", newline="\n")  # noqa: SIM115  (closed below)
-             for number in range(store.get("runs"))]  # fmt: skip
-    try:
+    with contextlib.ExitStack() as stack:
+        # newline="\n": a pid may hold a carriage return, which universal newlines would split on
+        files = [stack.enter_context(open(store.pid_file(number), encoding="utf-8", newline="\n"))
+                 for number in range(store.get("runs"))]  # fmt: skip
         merged = (line.rstrip("\n") for line, _ in itertools.groupby(heapq.merge(*files)))
         add_wanted(store.db, tqdm(merged, desc="merging wanted pids", unit=" pids", mininterval=1))
-    finally:
-        for file in files:
-            file.close()
     store.set("wanted_done", 1)
     store.db.commit()
 
@@ -223,8 +221,8 @@ def _groups(runs: list[Path], starts: list[int]) -> Iterator[tuple[str, list[Tri
     """(qid, its triples in line order, each run's byte offset after the qid's lines) for every qid, from the
     sorted runs merged, each read from its offset in `starts`. Lines are unique (they hold their line number), so
     the merge never compares past the text."""
-    handles = [open(run, "rb") for run in runs]  # noqa: SIM115  (closed below)
-    try:
+    with contextlib.ExitStack() as stack:
+        handles = [stack.enter_context(open(run, "rb")) for run in runs]
         positions, qid, texts = list(starts), None, []
         for text, index, end in heapq.merge(*map(_run_lines, itertools.count(), handles, starts)):
             line_qid = text[: text.index("\t")]
@@ -236,9 +234,6 @@ def _groups(runs: list[Path], starts: list[int]) -> Iterator[tuple[str, list[Tri
             positions[index] = end
         if texts:
             yield qid, [_parse(line) for line in texts], positions.copy()
-    finally:
-        for handle in handles:
-            handle.close()
 
 
 def import_teacher_triples(
