@@ -12,9 +12,11 @@
 #   6. training memory (torch.cuda.max_memory_allocated): groups of 8, and of 32 with 64 pairs a forward;
 #   7. host-side encoding pairs/s (reading and tokenizing, no model);
 #   8. an LLM reranker of Qwen3-0.6B's shape (random weights, a corpus-trained tokenizer): reranker_inference.py
-#      with the yes_no head, bf16, q/p 32/192 on dev600; LoRA training steps/s and memory at groups of 16.
+#      with the yes_no head, bf16, q/p 32/192 on dev600; LoRA training steps/s and memory at groups of 16;
+#   9. the HTTP server (`python -m reranker.serve`, bf16) under 64 and 256 closed-loop clients sending whole dev600
+#      requests (a query and its 20 passages), with and without batching across requests.
 # Each stage has its own time limit and goes on after a failure; the log goes to $OUT/gpu_check.log.
-# STAGES="tests compare model e2e train memory host llm" (the default: all) picks stages by those names.
+# STAGES="tests compare model e2e train memory host llm serving" (the default: all) picks stages by those names.
 # A dry run on a CPU: DEVICE=cpu LAYERS=2 HIDDEN=128 HEADS=2 LIMIT=200 REPEAT=2 STEPS=2 LLM_LAYERS=2 LLM_HIDDEN=64 \
 #   LLM_HEAD_DIM=16 LLM_STEPS=3 bash benchmarks/gpu_check.sh
 set -uo pipefail
@@ -25,14 +27,14 @@ DEVICE=${DEVICE:-cuda}
 BATCH=${BATCH:-512}
 mkdir -p "$OUT"
 exec > >(tee "$OUT/gpu_check.log") 2>&1
-if ! python3 -c "import datasets, ir_measures, peft" 2>/dev/null; then
+if ! python3 -c "import datasets, ir_measures, peft, fastapi, uvicorn, prometheus_client, httpx" 2>/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $G/whl/*.whl
   export PYTHONPATH=/tmp/site
 fi
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 RERANKER_TEST_TOKENIZER=$G/tokenizer
 STARTED=$SECONDS
 FAILED=()
-STAGES=" ${STAGES:-tests compare model e2e train memory host llm} "
+STAGES=" ${STAGES:-tests compare model e2e train memory host llm serving} "
 picked() { [[ $STAGES == *" $1 "* ]]; }
 stage() {  # stage NAME LIMIT_S COMMAND...: time one stage, keep going if it fails
   local name=$1 limit=$2 begun=$SECONDS
@@ -115,5 +117,9 @@ if picked llm; then
   stage "LLM reranker: training steps, groups of 16, bf16: full, LoRA, LoRA + checkpointing" 240 python3 \
     benchmarks/bench_llm_training.py --model $LLM --data $G --head yes_no --bf16 --steps "${LLM_STEPS:-8}" --batch 4 --group 16
 fi
+
+picked serving && stage "HTTP server, bf16, 64 and 256 clients, dev600 requests" 150 python3 benchmarks/bench_serving.py \
+  --rerank_file $G/dev600.rerank.jsonl --workdir /tmp/bench_serving --model $MODEL --server_flags "--bf16 --device $DEVICE --per_device_eval_batch_size $BATCH" \
+  --clients ${SERVING_CLIENTS:-64 256} --seconds "${SERVING_SECONDS:-20}" --baseline_requests 0 --overload_seconds 0
 
 echo "== done in $((SECONDS - STARTED)) s; failed stages: ${FAILED[*]:-none} =="

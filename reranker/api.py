@@ -84,7 +84,8 @@ class Reranker:
             score_head: how the model reads a pair (`resolve_score_head`; default: a BERT-style cross-encoder).
         """
         device = World.from_environment().device(None if device is None else str(device))
-        encoder = pair_encoder_for(score_head or ScoreHead(None), tokenizer, q_max_len, p_max_len,
+        self.score_head = score_head or ScoreHead(None)
+        encoder = pair_encoder_for(self.score_head, tokenizer, q_max_len, p_max_len,
                                    passage_field_separator)  # fmt: skip
         dtype = autocast_dtype(precision, device)
         self.precision = precision

@@ -22,6 +22,7 @@ BELOW = {  # what each part of the package may import (besides itself)
     "training": {"io", "model", "distributed", "evaluation", "inference"},
     "api": {"io", "model", "distributed", "inference", "training"},
     "benchmarking": {"io", "model", "distributed", "evaluation", "first_stage", "inference", "training", "api"},
+    "serving": {"io", "model", "distributed", "inference", "api"},
     "__init__": {"api"},
 }
 SHIMS = {
@@ -33,6 +34,7 @@ SHIMS = {
     "mine_negatives",
     "plot",
     "random_model",
+    "serve",
     "teacher_scores",
 }
 

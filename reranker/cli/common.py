@@ -31,6 +31,23 @@ def parse_dataclasses(types: tuple, argv: list[str] | None = None) -> tuple:
     return parser.parse_args_into_dataclasses(args=argv, look_for_args_file=False, args_file_flag="--args_file")
 
 
+def load_reranker(model_args, args):
+    """The `Reranker` that the model flags (`ModelArguments`) and the scoring flags (`ScoringArguments`) describe,
+    loaded as `reranker_inference.py` and `python -m reranker.serve` load it."""
+    from reranker.api import Reranker  # here, not at the top: --help and the light stages stay fast
+
+    return Reranker.from_pretrained(
+        model_args.model_name_or_path, tokenizer=model_args.tokenizer_name, config_name=model_args.config_name,
+        cache_dir=model_args.cache_dir, revision=model_args.model_revision, q_max_len=args.q_max_len,
+        p_max_len=args.p_max_len, passage_field_separator=args.passage_field_separator, device=args.device,
+        precision=args.precision, batch_size=args.per_device_eval_batch_size,
+        max_tokens_per_batch=args.max_tokens_per_batch, pad_to_multiple_of=args.pad_to_multiple_of,
+        torch_compile=args.torch_compile, score_head=model_args.score_head, pair_template=model_args.pair_template,
+        template_prefix=model_args.template_prefix, template_suffix=model_args.template_suffix,
+        attn_implementation=model_args.attn_implementation,
+    )  # fmt: skip
+
+
 def exits_on_bad_input(main: Callable[..., int | None] | None = None, *, flag_names: Mapping[str, str] | None = None):
     """Turn InputError/UsageError into one `error: ...` line on stderr and exit status 2. A ParameterError names
     its parameters as flags (`flag_names` maps the library's parameter names to this command's flags)."""

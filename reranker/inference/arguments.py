@@ -20,13 +20,10 @@ INFERENCE_FLAGS = {
 
 
 @dataclass
-class RerankArguments(EncodingArguments):
-    encode_in_path: str = opt(None, "Rerank input JSONL (from prepare_rerank_file.py).")
-    encoded_save_path: str = opt(None, "Output: qid<TAB>docid<TAB>score lines.")
-    dataset_name: str | None = opt(
-        None, "Schema of the input: data_script.py (or json); the file is --encode_in_path."
-    )
-    output_dir: str | None = opt(None, "Accepted for compatibility; not used.")
+class ScoringArguments(EncodingArguments):
+    """How pairs are batched and on what device and precision they are scored: the settings every stage that
+    scores with a loaded `Reranker` shares (`reranker_inference.py`, `python -m reranker.serve`)."""
+
     per_device_eval_batch_size: int = opt(128, "Pairs per forward pass.")
     max_tokens_per_batch: int | None = opt(
         None, "Cap batches by padded tokens as well as by pairs (default: 4096 on a CPU, none on a GPU)."
@@ -39,10 +36,31 @@ class RerankArguments(EncodingArguments):
     fp16: bool = opt(False, "fp16 autocast on a GPU (fp32 on CPU); scores stay fp32.")
     bf16: bool = opt(False, "bf16 autocast on a GPU or a CPU with native bf16.")
     torch_compile: bool = opt(False, "Compile the model with torch.compile.")
+    device: str | None = opt(None, "cuda, cuda:N or cpu (default: cuda if available).")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        with parameters_renamed(INFERENCE_FLAGS):
+            check_batching(self.per_device_eval_batch_size, self.max_tokens_per_batch, self.pad_to_multiple_of,
+                           self.q_max_len + self.p_max_len)  # fmt: skip
+            precision_name(self.fp16, self.bf16)
+
+    @property
+    def precision(self) -> str:
+        return precision_name(self.fp16, self.bf16)
+
+
+@dataclass
+class RerankArguments(ScoringArguments):
+    encode_in_path: str = opt(None, "Rerank input JSONL (from prepare_rerank_file.py).")
+    encoded_save_path: str = opt(None, "Output: qid<TAB>docid<TAB>score lines.")
+    dataset_name: str | None = opt(
+        None, "Schema of the input: data_script.py (or json); the file is --encode_in_path."
+    )
+    output_dir: str | None = opt(None, "Accepted for compatibility; not used.")
     encode_num_shard: int = opt(1, "Split the queries into this many shards...")
     encode_shard_index: int = opt(0, "...and score this one (0-based).")
     chunk_size: int = opt(20000, "Candidates per chunk: sorted by length together, written (and resumable) together.")
-    device: str | None = opt(None, "cuda, cuda:N or cpu (default: cuda if available).")
     dataloader_num_workers: int = opt(0, "Accepted for compatibility; not used.")
 
     def __post_init__(self) -> None:
@@ -56,12 +74,5 @@ class RerankArguments(EncodingArguments):
                 "{0} data_script.py (or json)", "dataset_name", "encode_in_path",
             )  # fmt: skip
         with parameters_renamed(INFERENCE_FLAGS):
-            check_batching(self.per_device_eval_batch_size, self.max_tokens_per_batch, self.pad_to_multiple_of,
-                           self.q_max_len + self.p_max_len)  # fmt: skip
             check_sharding(self.encode_num_shard, self.encode_shard_index)
             check_chunk_size(self.chunk_size)
-            precision_name(self.fp16, self.bf16)
-
-    @property
-    def precision(self) -> str:
-        return precision_name(self.fp16, self.bf16)

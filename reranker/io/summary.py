@@ -21,7 +21,8 @@ def summary_path(output: str | os.PathLike) -> Path:
     return output / "summary.json" if output.is_dir() else output.with_name(output.name + ".summary.json")
 
 
-def _versions() -> dict[str, str]:
+def package_versions() -> dict[str, str]:
+    """Versions of Python and of the packages that decide scores (`PACKAGES`) installed here."""
     versions = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
@@ -49,7 +50,7 @@ def write_summary(output: str | os.PathLike, stage: str, arguments: dict[str, An
         "output": os.fspath(output),
         "arguments": arguments,
         **facts,
-        "versions": _versions(),
+        "versions": package_versions(),
         "git_commit": _git_commit(),
         "host": platform.node(),
     }

@@ -315,6 +315,12 @@ class EncodedPairs:
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
 
+    def slice(self, start: int, end: int) -> EncodedPairs:
+        """Pairs `start` to `end` (exclusive) as their own `EncodedPairs` (views, no copy)."""
+        first, last = self.offsets[start], self.offsets[end]
+        types = None if self.types is None else self.types[first:last]
+        return EncodedPairs(self.ids[first:last], types, self.offsets[start : end + 1] - first)
+
     def __getitem__(self, i: int) -> tuple[list[int], list[int] | None]:
         """Pair `i` as (token ids, segment ids or None)."""
         start, end = self.offsets[i], self.offsets[i + 1]
