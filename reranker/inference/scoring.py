@@ -2,8 +2,10 @@
 
 On a CPU, batches hold pairs of exactly one length: no padding and no attention mask, so PyTorch's SDPA takes its
 fused kernel (about 20% more pairs/s than length-sorted batches padded to the longest with a mask; scores agree to
-float32 rounding, about 1e-5). On a GPU, where small batches waste the device, pairs whose lengths round up to the
-same multiple of 8 share a batch, padded with a mask.
+float32 rounding, about 1e-5). Lengths with fewer than `CPU_MIN_BATCH_PAIRS` pairs share padded batches with their
+neighbours instead: a call of 20 pairs in 20 lengths (a served request, `Reranker.rank`) would otherwise run 20
+forward passes of one pair, each of a new shape. On a GPU, where small batches waste the device, pairs whose
+lengths round up to the same multiple of 8 share a batch, padded with a mask.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ CPU_KERNEL_CACHES = {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "16", "LRU_CACHE_CAPACIT
 # memory of a batch, which glibc keeps after the batch (peak RSS 812 instead of 1115 MiB).
 CPU_MAX_TOKENS_PER_BATCH = 4096
 
+# A length with fewer pairs than this shares its batches with the next lengths (padded, masked) on a CPU
+CPU_MIN_BATCH_PAIRS = 16
+
 
 def cap_cpu_kernel_caches() -> None:
     """Bound the CPU kernel caches (`CPU_KERNEL_CACHES`) unless the user set them. Both are read when the first
@@ -59,20 +64,38 @@ def padded_lengths(lengths: Sequence[int], multiple: int) -> np.ndarray:
 
 
 def same_length_batches(
-    lengths: Sequence[int], batch_size: int, max_tokens: int | None = None
+    lengths: Sequence[int], batch_size: int, max_tokens: int | None = None, min_pairs: int = 1
 ) -> Iterator[np.ndarray]:
     """Yield index arrays of batches of pairs of one length (give `padded_lengths` to batch by padded length),
     longest first, input order within a length, each of at most `batch_size` pairs and (if given) at most
-    `max_tokens` tokens."""
+    `max_tokens` tokens (counted at the batch's first, longest pair). Consecutive lengths with fewer than
+    `min_pairs` pairs each are batched together, to be padded to their longest."""
     lengths = np.asarray(lengths)
     order = np.argsort(-lengths, kind="stable")
     boundaries = np.flatnonzero(np.diff(lengths[order])) + 1
-    for group in np.split(order, boundaries):
-        if not len(group):
-            continue
+    for group in _small_groups_merged(np.split(order, boundaries), min_pairs):
         size = batch_size if max_tokens is None else max(1, min(batch_size, max_tokens // int(lengths[group[0]])))
         for start in range(0, len(group), size):
             yield group[start : start + size]
+
+
+def _small_groups_merged(groups: Iterable[np.ndarray], min_pairs: int) -> Iterator[np.ndarray]:
+    """The non-empty groups in order; runs of consecutive groups smaller than `min_pairs` joined until they reach
+    it (a group of `min_pairs` or more stays alone)."""
+    pending: list[np.ndarray] = []
+    for group in groups:
+        if len(group) >= min_pairs:
+            if pending:
+                yield np.concatenate(pending)
+                pending = []
+            yield group
+        elif len(group):
+            pending.append(group)
+            if sum(map(len, pending)) >= min_pairs:
+                yield np.concatenate(pending)
+                pending = []
+    if pending:
+        yield np.concatenate(pending)
 
 
 def ranked_groups(scores: np.ndarray, sizes: Iterable[int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -105,6 +128,8 @@ class PairScorer:
 
     `pad_to_multiple_of`: batch pairs by length rounded up to this multiple (default: 8 on a GPU, 1 elsewhere).
     `max_tokens_per_batch`: cap a batch's tokens as well as its pairs (default: 4096 on a CPU, none elsewhere).
+    `min_batch_pairs`: lengths with fewer pairs share padded batches (default: `CPU_MIN_BATCH_PAIRS` on a CPU, 1
+    elsewhere).
     """
 
     def __init__(
@@ -116,6 +141,7 @@ class PairScorer:
         batch_size: int = 128,
         max_tokens_per_batch: int | None = None,
         pad_to_multiple_of: int | None = None,
+        min_batch_pairs: int | None = None,
     ) -> None:
         check_batching(batch_size, max_tokens_per_batch, pad_to_multiple_of, encoder.q_max_len + encoder.p_max_len)
         self.model = model.eval().to(device)
@@ -128,6 +154,7 @@ class PairScorer:
         cpu_default = CPU_MAX_TOKENS_PER_BATCH if device.type == "cpu" else None
         self.max_tokens_per_batch = max_tokens_per_batch or cpu_default
         self.pad_to_multiple_of = pad_to_multiple_of or (8 if device.type == "cuda" else 1)
+        self.min_batch_pairs = min_batch_pairs or (CPU_MIN_BATCH_PAIRS if device.type == "cpu" else 1)
         self.trim_heap = HeapTrimmer()  # keeps peak memory from growing with the input (reranker.inference.heap)
 
     def _autocast(self):
@@ -147,7 +174,7 @@ class PairScorer:
         """Score already encoded pairs; the result is in input order."""
         scores = np.empty(len(pairs), dtype=np.float32)
         padded = padded_lengths(pairs.lengths, self.pad_to_multiple_of)
-        batches = list(same_length_batches(padded, self.batch_size, self.max_tokens_per_batch))
+        batches = list(same_length_batches(padded, self.batch_size, self.max_tokens_per_batch, self.min_batch_pairs))
         # Scores stay on the device until the last batch: a copy per batch would make the host wait for the GPU
         # every time instead of queueing the next batch while the device computes this one.
         outputs = []

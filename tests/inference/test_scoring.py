@@ -26,6 +26,27 @@ def test_same_length_batches_cover_every_index_once():
     assert by_padded_tokens == [[5], [1, 3], [7, 8], [2, 6], [0, 4, 9]]  # 32-token rows: 2 a batch
 
 
+def test_lengths_with_few_pairs_share_batches_with_their_neighbours():
+    lengths = [5, 30, 12, 30, 7, 144, 9, 30, 30, 5]
+    batches = [b.tolist() for b in same_length_batches(lengths, batch_size=100, min_pairs=3)]
+    assert batches == [[5], [1, 3, 7, 8], [2, 6, 4], [0, 9]]  # 144 | 30 x 4 alone | 12, 9, 7 | 5, 5 (the rest)
+    capped = [b.tolist() for b in same_length_batches(lengths, batch_size=2, max_tokens=40, min_pairs=3)]
+    assert capped == [[5], [1], [3], [7], [8], [2, 6], [4], [0, 9]]  # 40 tokens: one 30-token pair, three of 12
+
+
+def test_small_lengths_batched_together_keep_the_scores(tokenizer, tiny_model_dir):
+    model = load_cross_encoder(str(tiny_model_dir))
+    encoder = PairEncoder(tokenizer, 16, 128)
+    queries = ["what is the capital of france"] * 3 + ["cat"] * 3
+    titles = [title for g in GROUPS for title, _ in g.passages]
+    texts = [text for g in GROUPS for _, text in g.passages]
+    exact = PairScorer(model, encoder, torch.device("cpu"), min_batch_pairs=1)
+    merged = PairScorer(model, encoder, torch.device("cpu"))  # the CPU default: the 6 pairs in one batch
+    assert merged.min_batch_pairs == 16
+    np.testing.assert_allclose(merged.score_pairs(queries, titles, texts), exact.score_pairs(queries, titles, texts),
+                               atol=1e-5)  # fmt: skip
+
+
 def test_padded_batch_pads_and_masks_only_when_needed():
     ids, types = [101, 7, 102, 101, 7, 8, 9, 102], [0, 0, 1, 0, 0, 1, 1, 1]
     pairs = EncodedPairs(np.array(ids, np.int32), np.array(types, np.int8), np.array([0, 3, 8]))
@@ -43,8 +64,9 @@ def test_padding_to_a_multiple_of_8_keeps_the_scores(tokenizer, tiny_model_dir):
     queries = ["what is the capital of france"] * 3 + ["cat"] * 3
     titles = [title for g in GROUPS for title, _ in g.passages]
     texts = [text for g in GROUPS for _, text in g.passages]
-    exact = PairScorer(model, encoder, torch.device("cpu"), batch_size=4).score_pairs(queries, titles, texts)
-    scorer = PairScorer(model, encoder, torch.device("cpu"), batch_size=4, pad_to_multiple_of=8)
+    exact = PairScorer(model, encoder, torch.device("cpu"), batch_size=4, min_batch_pairs=1)
+    exact = exact.score_pairs(queries, titles, texts)
+    scorer = PairScorer(model, encoder, torch.device("cpu"), batch_size=4, pad_to_multiple_of=8, min_batch_pairs=1)
     padded = scorer.score_pairs(queries, titles, texts)
     assert scorer.pad_to_multiple_of == 8 and len(set(padded.tolist())) == 6
     np.testing.assert_allclose(padded, exact, atol=1e-5)
