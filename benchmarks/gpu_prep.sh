@@ -22,5 +22,6 @@ python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --
   datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 ir_measures==0.4.3 pytrec_eval-terrier==0.5.11 peft==0.21.2 \
   fastapi==0.165.0 starlette==1.10.0 uvicorn==0.55.0 h11==0.16.0 prometheus_client==0.26.0 httpx==0.29.0 \
   httpcore==1.0.9 anyio==4.16.0 pydantic==2.14.4 pydantic_core==2.50.5 annotated-types==0.8.0 \
-  typing-inspection==0.4.5 annotated-doc==0.0.7 opentelemetry-api==1.45.3
+  typing-inspection==0.4.5 annotated-doc==0.0.7 opentelemetry-api==1.45.3 click==8.5.1 idna==3.21 \
+  certifi==2026.10.19.post1
 du -sh "$G"

@@ -205,8 +205,8 @@ def test_sigterm_answers_the_call_in_flight_then_exits(minilm_path, reference, r
     process = ServerProcess.reranker(
         minilm_path, *HEAD, "--max_batch_tokens", "512", log=tmp_path / "log"
     ).wait_ready()
-    query, documents = requests_[4]
-    documents = documents * 3  # 60 pairs, scored in windows of 512 tokens
+    query = requests_[4][0]
+    documents = [d for _, texts in requests_[2:] for d in texts]  # 60 distinct pairs, in windows of 512 tokens
     answer = {}
     call = threading.Thread(target=lambda: answer.update(response=HTTP.post(
         f"{process.url}/v2/rerank", json={"query": query, "documents": documents})))  # fmt: skip
