@@ -30,6 +30,7 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_N
 from reranker.io.errors import ParameterError, literal
 from reranker.model.decoder_heads import DECODER_HEADS, with_decoder_head, yes_no_token_ids
 from reranker.model.loading import load_cross_encoder, model_file
+from reranker.model.padding import set_decoder_padding
 from reranker.model.lora import ADAPTER_CONFIG, adapter_base, load_adapter
 from reranker.model.pair_encoding import GroupEncoder, PairEncoder
 from reranker.model.prompt_template import (
@@ -56,6 +57,7 @@ class ScoreHead:
     `name`: "cls", "segment_cosine", "last_token", "yes_no", or None (an encoder's own head). `template`: a
     decoder's prompt. `yes_no_token_ids`: ("yes", "no") ids of a yes_no head. `adapter_of`: the base model when the
     checkpoint is a LoRA adapter folder. `decoder`: the backbone is a decoder LLM. `config`: the backbone's config.
+    `pad_token_id`: a decoder's padding id (not its EOS), written into the config of every checkpoint.
     """
 
     name: str | None
@@ -64,6 +66,7 @@ class ScoreHead:
     yes_no_token_ids: tuple[int, int] | None = None
     adapter_of: str | None = None
     config: PretrainedConfig | None = None
+    pad_token_id: int | None = None
 
     def record(self) -> dict:
         """What `reranker_head.json` holds."""
@@ -105,7 +108,9 @@ def resolve_score_head(
     revision: str | None = None,
 ) -> ScoreHead:
     """Decide backbone, head and template of `name_or_path` from its config, its record and the settings given,
-    reading no weights. A decoder's tokenizer gets its EOS as padding token when it has none.
+    reading no weights. A decoder's tokenizer gets a padding token that is not its EOS (`decoder_pad_token`) and
+    the prompt as its chat template (`PromptTemplate.chat_template`), so the checkpoints written with it score the
+    same in plain transformers and sentence-transformers.
 
     Args:
         name_or_path: model folder, adapter folder or Hub name.
@@ -137,11 +142,13 @@ def resolve_score_head(
     if name not in DECODER_HEADS:
         raise ParameterError(f"{{0}} {name}: {literal(name_or_path)} is a decoder LLM ({literal(config.model_type)}); "
                              "use last_token or yes_no", "score_head")  # fmt: skip
-    _ensure_padding(tokenizer, name_or_path)
     recorded = record.get("template") if record.get("score_head") == name else None
     parts = {**(recorded or _default_template(name, tokenizer, name_or_path, given)), **given}
     ids = yes_no_token_ids(tokenizer, name_or_path) if name == "yes_no" else None
-    return ScoreHead(name, True, PromptTemplate(**parts), ids, base, config)
+    template = PromptTemplate(**parts)
+    set_decoder_padding(tokenizer, name_or_path)
+    tokenizer.chat_template = template.chat_template()
+    return ScoreHead(name, True, template, ids, base, config, tokenizer.pad_token_id)
 
 
 def _default_decoder_head(config: PretrainedConfig, name: str) -> str:
@@ -160,15 +167,6 @@ def _default_template(score_head: str, tokenizer, name: str, given: dict) -> dic
         raise ParameterError(f"{{0}} last_token: the tokenizer of {literal(name)} has no EOS token to end a pair "
                              "with; give {1}", "score_head", "template_suffix")  # fmt: skip
     return {"prefix": leading_special_text(tokenizer), "pair": LAST_TOKEN_PAIR, "suffix": tokenizer.eos_token or ""}
-
-
-def _ensure_padding(tokenizer: PreTrainedTokenizerBase, name: str) -> None:
-    """A pad token for a decoder's tokenizer (its EOS): padding is right-sided and masked, so its id never counts."""
-    if tokenizer.pad_token is not None:
-        return
-    if tokenizer.eos_token is None:
-        raise ParameterError(f"{{0}} {literal(name)} has neither a padding nor an EOS token", "tokenizer")
-    tokenizer.pad_token = tokenizer.eos_token
 
 
 def pair_encoder_for(
@@ -222,6 +220,7 @@ def _load_decoder(source, head, cache_dir, revision, dtype, attn_implementation,
     config = copy.deepcopy(head.config)  # read by resolve_score_head (config_name's, or the source's)
     if head.name == "last_token":
         config.num_labels = 1
+    config.pad_token_id = head.pad_token_id  # transformers' own forward finds the last token by it
     model = auto.from_pretrained(
         source, config=config, cache_dir=cache_dir, revision=revision, dtype=dtype or torch.float32,
         attn_implementation=attn_implementation or "sdpa",

@@ -13,6 +13,7 @@ case `{title}` and `{text}` are the two fields.
 from __future__ import annotations
 
 import copy
+import json
 import string
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -72,6 +73,24 @@ class PromptTemplate:
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
+
+    def chat_template(self) -> str:
+        """The prompt as a Jinja chat template over a `query` and a `document` message (sentence-transformers'
+        CrossEncoder renders a pair so; `{title}` is empty there): saved with a checkpoint's tokenizer, it gives
+        `apply_chat_template` and `CrossEncoder(path)` the text this template makes of the pair.
+
+        Example:
+            >>> PromptTemplate("", "q: {query} d: {text}", "</s>").chat_template()[-46:]
+            '{{- "q: " ~ query ~ " d: " ~ text ~ "</s>" -}}'
+        """
+        pieces = [json.dumps(self.prefix)]
+        for literal_text, field, _, _ in string.Formatter().parse(self.pair):
+            pieces += [json.dumps(literal_text), field if field in ("query", "text") else None]
+        pieces.append(json.dumps(self.suffix))
+        expression = " ~ ".join(piece for piece in pieces if piece and piece != '""')
+        roles = "".join(f'{{%- set {name} = messages | selectattr("role", "eq", "{role}") | map(attribute="content")'
+                        " | first -%}" for name, role in (("query", "query"), ("text", "document")))  # fmt: skip
+        return f"{roles}{{{{- {expression} -}}}}"
 
 
 def template_fields(pair: str) -> list[str]:

@@ -170,11 +170,8 @@ def _load_model(model_args: ModelArguments, training_args: RerankerTrainingArgum
     )  # fmt: skip
     if not head.decoder:
         head_in_fp32(model)  # fp16/bf16 logits would round the loss's inputs (decoder heads compute in fp32)
-        # sentence-transformers' CrossEncoder(path) then returns the raw logit, i.e. our score, not its sigmoid
-        model.config.sentence_transformers = {
-            **getattr(model.config, "sentence_transformers", {}),
-            "activation_fn": IDENTITY,
-        }
+    # sentence-transformers' CrossEncoder(path) then returns the raw logit, i.e. our score, not its sigmoid
+    model.config.sentence_transformers = {**getattr(model.config, "sentence_transformers", {}), "activation_fn": IDENTITY}
     if targets:
         model = add_lora(model, training_args.lora_r, training_args.lora_alpha, training_args.lora_dropout, targets,
                          head.name)  # fmt: skip

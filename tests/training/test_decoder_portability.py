@@ -1,0 +1,100 @@
+"""Decoder checkpoints written here score the same outside the package: a tiny Qwen3 (yes_no) and a tiny Llama
+without a padding token (last_token), trained 2 LoRA steps and merged, scored by plain transformers and by
+sentence-transformers' `CrossEncoder(folder)` with no arguments, padded together and one by one."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+from reranker import Reranker
+from reranker.first_stage.prepare import join_run_with_texts
+from reranker.io.queries import read_queries
+from reranker.io.rerank_input import iter_query_blocks
+from reranker.io.runs import read_run
+from tests.training.test_decoder_training import lora_run
+
+LONG = {"q_max_len": 64, "p_max_len": 1024}  # nothing is cut: the outside tools do not cut as we do
+
+
+@pytest.fixture(scope="module")
+def dev_pairs(tmp_path_factory, offline_data) -> list[tuple[str, str]]:
+    """20 real dev600 pairs: the BM25 top 5 of the first 4 queries."""
+    run = dict(itertools.islice(read_run(offline_data / "dev600" / "run.bm25.trec", depth=5).items(), 4))
+    path = tmp_path_factory.mktemp("dev") / "dev20.jsonl"
+    queries = read_queries(str(offline_data / "dev600" / "queries.tsv"))
+    join_run_with_texts(queries, run, "run", str(offline_data / "corpus.jsonl.gz"), str(path))
+    pairs = [(c.query, c.text) for block in iter_query_blocks(path) for c in block.candidates]
+    assert len(pairs) == 20
+    return pairs
+
+
+@pytest.fixture(scope="module")
+def merged(tiny_decoders, train_file, tmp_path_factory) -> dict:
+    """Each family trained 2 LoRA steps and merged."""
+    root = tmp_path_factory.mktemp("merged")
+    return {head: lora_run(tiny_decoders[family], train_file, root / head, head, merge_lora=True)
+            for family, head in (("llama", "last_token"), ("qwen3", "yes_no"))}  # fmt: skip
+
+
+def messages(pair: tuple[str, str]) -> list[dict]:
+    return [{"role": "query", "content": pair[0]}, {"role": "document", "content": pair[1]}]
+
+
+def transformers_scores(folder, pairs, head: str, batch: bool) -> np.ndarray:
+    """Plain transformers on the prompt the checkpoint's chat template writes: a sequence classifier's logit
+    (last_token), or logit(yes) - logit(no) of the causal LM at the last token (yes_no, the model card's way)."""
+    tokenizer = AutoTokenizer.from_pretrained(folder, padding_side="left" if head == "yes_no" else "right")
+    auto = AutoModelForCausalLM if head == "yes_no" else AutoModelForSequenceClassification
+    model = auto.from_pretrained(folder).eval()
+    yes, no = tokenizer.convert_tokens_to_ids(["yes", "no"])
+    scores = []
+    for part in [pairs] if batch else [[pair] for pair in pairs]:
+        inputs = tokenizer.apply_chat_template([messages(pair) for pair in part], tokenize=True, padding=True,
+                                               return_dict=True, return_tensors="pt")  # fmt: skip
+        with torch.no_grad():
+            logits = model(**inputs).logits
+        scores += (logits[:, -1, yes] - logits[:, -1, no] if head == "yes_no" else logits[:, 0]).tolist()
+    return np.array(scores)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("head", ["last_token", "yes_no"])
+def test_merged_checkpoints_score_the_same_in_transformers_and_sentence_transformers(merged, dev_pairs, head):
+    from sentence_transformers import CrossEncoder
+
+    folder = str(merged[head])
+    ours = Reranker.from_pretrained(folder, **LONG).predict(dev_pairs)
+    assert np.ptp(ours) > 1e-3  # the pairs score differently: the comparisons can fail
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    config = json.loads((merged[head] / "config.json").read_text())
+    assert tokenizer.pad_token != tokenizer.eos_token and config["pad_token_id"] == tokenizer.pad_token_id
+    for batch in (True, False):
+        np.testing.assert_allclose(transformers_scores(folder, dev_pairs, head, batch), ours, atol=1e-4)
+    cross_encoder = CrossEncoder(folder, device="cpu")
+    for batch_size in (20, 1):
+        theirs = cross_encoder.predict(dev_pairs, batch_size=batch_size, show_progress_bar=False)
+        np.testing.assert_allclose(theirs, ours, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_every_checkpoint_and_the_adapter_record_the_padding(tiny_decoders, train_file, tmp_path, dev_pairs):
+    """A Llama tokenizer has no padding token: every checkpoint-N and the adapter folder get UNK, and the adapter
+    scores the same in plain transformers given that id (an adapter folder has no config.json of its own)."""
+    out = lora_run(tiny_decoders["llama"], train_file, tmp_path / "a", "last_token", save_strategy="steps",
+                   save_steps=1)  # fmt: skip
+    for folder in (out, out / "checkpoint-1", out / "checkpoint-2"):
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        assert (tokenizer.pad_token, tokenizer.eos_token) == ("<unk>", "</s>")
+        assert "<Query>" not in tokenizer.chat_template and "document: " in tokenizer.chat_template
+    ours = Reranker.from_pretrained(str(out), **LONG).predict(dev_pairs[:6])
+    model = AutoModelForSequenceClassification.from_pretrained(out, pad_token_id=tokenizer.pad_token_id).eval()
+    inputs = tokenizer.apply_chat_template([messages(pair) for pair in dev_pairs[:6]], tokenize=True, padding=True,
+                                           return_dict=True, return_tensors="pt")  # fmt: skip
+    with torch.no_grad():
+        np.testing.assert_allclose(model(**inputs).logits[:, 0].numpy(), ours, atol=1e-4)
