@@ -18,6 +18,8 @@ from transformers import (
 from reranker.io.errors import ParameterError, check_fraction, literal
 from reranker.model.segment_cosine import BertForSegmentCosine, check_score_head, segment_cosine_config
 
+# sentence-transformers' CrossEncoder(path) returns the raw logit (our score), not its sigmoid, with this in config
+RAW_LOGIT_ACTIVATION = {"activation_fn": "torch.nn.modules.linear.Identity"}
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model")
 logger = logging.getLogger(__name__)
 

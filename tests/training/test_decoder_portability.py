@@ -98,3 +98,31 @@ def test_every_checkpoint_and_the_adapter_record_the_padding(tiny_decoders, trai
                                            return_dict=True, return_tensors="pt")  # fmt: skip
     with torch.no_grad():
         np.testing.assert_allclose(model(**inputs).logits[:, 0].numpy(), ours, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_the_seq_cls_export_scores_logit_yes_minus_logit_no(merged, dev_pairs, tmp_path, capsys):
+    from sentence_transformers import CrossEncoder
+
+    from reranker.cli.export import main as export_main
+
+    yes_no = str(merged["yes_no"])
+    out = tmp_path / "seq-cls"
+    assert export_main(["--to", "seq_cls", "--model_name_or_path", yes_no, "--output_dir", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["architectures"] == ["Qwen3ForSequenceClassification"] and len(config["id2label"]) == 1
+    ours = Reranker.from_pretrained(yes_no, **LONG).predict(dev_pairs)  # logit(yes) - logit(no)
+    for batch in (True, False):
+        np.testing.assert_allclose(transformers_scores(str(out), dev_pairs, "last_token", batch), ours, atol=1e-5)
+    np.testing.assert_allclose(Reranker.from_pretrained(str(out), **LONG).predict(dev_pairs), ours, atol=1e-5)
+    theirs = CrossEncoder(str(out), device="cpu").predict(dev_pairs, show_progress_bar=False)
+    np.testing.assert_allclose(theirs, ours, atol=1e-4)
+
+    capsys.readouterr()
+    bad = tmp_path / "bad"
+    argv = ["--to", "seq_cls", "--model_name_or_path", str(merged["last_token"]), "--output_dir", str(bad)]
+    assert export_main(argv) == 2 and not bad.exists()
+    assert capsys.readouterr().err == (f"error: --to seq_cls converts a yes_no model, and {merged['last_token']} "
+                                       "scores with last_token\n")  # fmt: skip
+    assert export_main(["--to", "seq_cls", "--model_name_or_path", yes_no, "--output_dir", str(out)]) == 2
+    assert capsys.readouterr().err == f"error: --output_dir {out} exists and is not empty\n"
