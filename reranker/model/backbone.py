@@ -30,8 +30,8 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_N
 from reranker.io.errors import ParameterError, literal
 from reranker.model.decoder_heads import DECODER_HEADS, with_decoder_head, yes_no_token_ids
 from reranker.model.loading import load_cross_encoder, model_file
-from reranker.model.padding import set_decoder_padding
 from reranker.model.lora import ADAPTER_CONFIG, adapter_base, load_adapter
+from reranker.model.padding import set_decoder_padding
 from reranker.model.pair_encoding import GroupEncoder, PairEncoder
 from reranker.model.prompt_template import (
     LAST_TOKEN_PAIR,

@@ -77,8 +77,6 @@ def resolve_resume_checkpoint(args: RerankerTrainingArguments) -> str | None:
     return last
 
 
-
-
 def _head_name(trainer: RerankerTrainer) -> str:
     if trainer.score_head.name:
         return trainer.score_head.name
