@@ -113,6 +113,7 @@ class Reranker:
         pair_template: str | None = None,
         template_prefix: str | None = None,
         template_suffix: str | None = None,
+        instruction: str | None = None,
         attn_implementation: str | None = None,
     ) -> Reranker:
         """Load a reranker as `reranker_inference.py` does: a folder written by `train_reranker.py` (a LoRA
@@ -127,6 +128,7 @@ class Reranker:
             score_head: for a checkpoint that records none: "cls", "segment_cosine", "last_token" or "yes_no".
             pair_template, template_prefix, template_suffix: a decoder's prompt (default: the checkpoint's, else
                 its head's; see `reranker.model.prompt_template`).
+            instruction: a decoder's default task instruction (the `{instruction}` of its pair template).
             attn_implementation: "sdpa" (default), "flash_attention_2" or "eager".
             The others: as for `Reranker(...)`. A decoder's weights are loaded in bf16/fp16 when that precision
             is asked for and the device has it (its score head stays fp32).
@@ -144,7 +146,8 @@ class Reranker:
         cap_cpu_kernel_caches()
         tokenizer_name = tokenizer or name_or_path
         loaded_tokenizer = load_tokenizer(tokenizer_name, cache_dir, revision)
-        template = {"prefix": template_prefix, "pair": pair_template, "suffix": template_suffix}
+        template = {"prefix": template_prefix, "pair": pair_template, "suffix": template_suffix,
+                    "instruction": instruction}  # fmt: skip
         head = resolve_score_head(name_or_path, loaded_tokenizer, score_head, template, config_name, cache_dir,
                                   revision)  # fmt: skip
         dtype = autocast_dtype(precision, World.from_environment().device(None if device is None else str(device)))
@@ -177,6 +180,7 @@ class Reranker:
         pairs_or_queries: Sequence[Sequence[str]] | Sequence[str] | str,
         passages: Sequence[Passage] | None = None,
         *,
+        instruction: str | None = None,
         show_progress: bool = False,
     ) -> np.ndarray:
         """Score pairs: `predict(pairs)` with `(query, passage)` or `(query, title, text)` tuples, or
@@ -186,6 +190,8 @@ class Reranker:
         Args:
             pairs_or_queries: the pairs, or the queries.
             passages: the passages, when the first argument holds the queries.
+            instruction: the task instruction of these pairs (a decoder whose prompt has an `{instruction}`;
+                default: the model's).
             show_progress: show a tqdm bar.
 
         Returns:
@@ -200,7 +206,9 @@ class Reranker:
         scores = np.empty(len(queries), dtype=np.float32)
         encoder = self.scorer.encoder
         starts = range(0, len(queries), PREDICT_CHUNK)
-        chunks = prefetch(((s, encoder.encode(*(c[s : s + PREDICT_CHUNK] for c in (queries, titles, texts))))
+        instructions = [instruction] * len(queries)
+        chunks = prefetch(((s, encoder.encode(*(c[s : s + PREDICT_CHUNK] for c in (queries, titles, texts,
+                                                                                   instructions))))
                            for s in starts), depth=1)  # fmt: skip
         with tqdm(total=len(queries), desc="scoring", unit=" pairs", disable=not show_progress) as bar:
             for start, pairs in chunks:
@@ -209,7 +217,13 @@ class Reranker:
         return scores
 
     def rank(
-        self, query: str, passages: Sequence[Passage], top_k: int | None = None, *, show_progress: bool = False
+        self,
+        query: str,
+        passages: Sequence[Passage],
+        top_k: int | None = None,
+        *,
+        instruction: str | None = None,
+        show_progress: bool = False,
     ) -> list[tuple[int, float]]:
         """Rank passages for one query.
 
@@ -217,6 +231,7 @@ class Reranker:
             query: the query.
             passages: texts or `(title, text)` tuples.
             top_k: keep only the best `top_k` (default: all).
+            instruction: the query's task instruction (as for `predict`).
             show_progress: show a tqdm bar.
 
         Returns:
@@ -227,7 +242,7 @@ class Reranker:
             [1]
         """
         check_at_least("top_k", top_k, 1)
-        scores = self.predict(query, passages, show_progress=show_progress)
+        scores = self.predict(query, passages, instruction=instruction, show_progress=show_progress)
         order = np.argsort(-scores, kind="stable")[:top_k]
         return [(int(i), float(scores[i])) for i in order]
 

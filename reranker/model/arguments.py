@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from reranker.model.backbone import check_attention, check_score_head_name
 from reranker.model.pair_encoding import check_max_lengths
-from reranker.model.prompt_template import check_pair_template
+from reranker.model.prompt_template import check_pair_template, unescape_flag
 
 
 def opt(default, help: str):
@@ -38,9 +38,16 @@ class ModelArguments:
     template_suffix: str | None = opt(
         None, "Decoder heads: text after the pair, tokenized on its own (last_token default: the EOS token)."
     )
+    instruction: str | None = opt(
+        None, "Decoder heads: the task instruction, in the pair template's {instruction} (yes_no default: "
+        "Qwen3-Reranker's web-search one); a query's own `instruction` field (FlagEmbedding's `prompt`) overrides it. "
+        "In the template flags and here, \\n and \\t stand for a line break and a tab.",
+    )  # fmt: skip
     attn_implementation: str | None = opt(None, "Attention kernels: sdpa (default), flash_attention_2 or eager.")
 
     def __post_init__(self) -> None:
+        for name in ("pair_template", "template_prefix", "template_suffix", "instruction"):
+            setattr(self, name, unescape_flag(getattr(self, name)))
         check_score_head_name(self.score_head)
         check_attention(self.attn_implementation)
         if self.pair_template is not None:
@@ -49,7 +56,8 @@ class ModelArguments:
     @property
     def template(self) -> dict[str, str | None]:
         """The decoder template parts given (None: not given)."""
-        return {"prefix": self.template_prefix, "pair": self.pair_template, "suffix": self.template_suffix}
+        return {"prefix": self.template_prefix, "pair": self.pair_template, "suffix": self.template_suffix,
+                "instruction": self.instruction}  # fmt: skip
 
 
 @dataclass

@@ -35,6 +35,7 @@ from reranker.model.padding import set_decoder_padding
 from reranker.model.pair_encoding import GroupEncoder, PairEncoder
 from reranker.model.prompt_template import (
     LAST_TOKEN_PAIR,
+    QWEN3_RERANKER_INSTRUCTION,
     QWEN3_RERANKER_PAIR,
     QWEN3_RERANKER_PREFIX,
     QWEN3_RERANKER_SUFFIX,
@@ -47,7 +48,8 @@ from reranker.model.segment_cosine import SCORE_HEADS, check_score_head
 HEAD_RECORD = "reranker_head.json"
 ALL_SCORE_HEADS = SCORE_HEADS + DECODER_HEADS
 ATTENTION_IMPLEMENTATIONS = ("sdpa", "flash_attention_2", "eager")
-TEMPLATE_FLAGS = {"prefix": "template_prefix", "pair": "pair_template", "suffix": "template_suffix"}
+TEMPLATE_FLAGS = {"prefix": "template_prefix", "pair": "pair_template", "suffix": "template_suffix",
+                  "instruction": "instruction"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -116,8 +118,8 @@ def resolve_score_head(
         name_or_path: model folder, adapter folder or Hub name.
         tokenizer: its tokenizer.
         score_head: asked-for head (None: the checkpoint's own).
-        template: decoder prompt parts given ({"prefix", "pair", "suffix"}; None values: the checkpoint's or the
-            head's default).
+        template: decoder prompt parts given ({"prefix", "pair", "suffix", "instruction"}; None values: the
+            checkpoint's or the head's default).
 
     Returns:
         The `ScoreHead`. Settings that cannot work are a ParameterError naming the setting.
@@ -144,6 +146,8 @@ def resolve_score_head(
                              "use last_token or yes_no", "score_head")  # fmt: skip
     recorded = record.get("template") if record.get("score_head") == name else None
     parts = {**(recorded or _default_template(name, tokenizer, name_or_path, given)), **given}
+    if "instruction" not in given and "{instruction}" not in parts["pair"]:
+        parts["instruction"] = None  # a pair template given without a place for the default instruction
     ids = yes_no_token_ids(tokenizer, name_or_path) if name == "yes_no" else None
     template = PromptTemplate(**parts)
     set_decoder_padding(tokenizer, name_or_path)
@@ -162,7 +166,8 @@ def _default_decoder_head(config: PretrainedConfig, name: str) -> str:
 
 def _default_template(score_head: str, tokenizer, name: str, given: dict) -> dict[str, str]:
     if score_head == "yes_no":
-        return {"prefix": QWEN3_RERANKER_PREFIX, "pair": QWEN3_RERANKER_PAIR, "suffix": QWEN3_RERANKER_SUFFIX}
+        return {"prefix": QWEN3_RERANKER_PREFIX, "pair": QWEN3_RERANKER_PAIR, "suffix": QWEN3_RERANKER_SUFFIX,
+                "instruction": QWEN3_RERANKER_INSTRUCTION}  # fmt: skip
     if tokenizer.eos_token is None and "suffix" not in given:
         raise ParameterError(f"{{0}} last_token: the tokenizer of {literal(name)} has no EOS token to end a pair "
                              "with; give {1}", "score_head", "template_suffix")  # fmt: skip
