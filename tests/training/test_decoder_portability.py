@@ -80,6 +80,12 @@ def test_merged_checkpoints_score_the_same_in_transformers_and_sentence_transfor
     for batch_size in (20, 1):
         theirs = cross_encoder.predict(dev_pairs, batch_size=batch_size, show_progress_bar=False)
         np.testing.assert_allclose(theirs, ours, atol=1e-4)
+    if head == "yes_no":  # CrossEncoder's prompt= is the task instruction
+        task = "Given a claim, find passages that support it"
+        theirs = cross_encoder.predict(dev_pairs, prompt=task, show_progress_bar=False)
+        instructed = Reranker.from_pretrained(folder, **LONG).predict(dev_pairs, instruction=task)
+        np.testing.assert_allclose(theirs, instructed, atol=1e-4)
+        assert np.abs(theirs - ours).max() > 1e-4
 
 
 @pytest.mark.slow
