@@ -91,8 +91,9 @@ def test_a_query_field_overrides_the_flag_and_escapes_work_on_the_command_line(t
 def test_training_rows_bring_their_instruction(tiny_decoders):
     path = str(tiny_decoders["qwen3"])
     flag_embedding = {"query": PAIRS[0][0], "pos": [PAIRS[0][1]], "neg": [PAIRS[1][1]], "prompt": TASK}
-    tevatron = {"query_id": "1", "query": PAIRS[0][0], "instruction": TASK, "positive_passages": [{"text": PAIRS[0][1]}],
-                "negative_passages": [{"text": PAIRS[1][1]}]}  # fmt: skip
+    positive, negative = [{"text": PAIRS[0][1]}], [{"text": PAIRS[1][1]}]
+    tevatron = {"query_id": "1", "query": PAIRS[0][0], "instruction": TASK, "positive_passages": positive,
+                "negative_passages": negative}  # fmt: skip
     rows = [check_train_row(record, "train.jsonl", 1) for record in (flag_embedding, tevatron)]
     assert [row["instruction"] for row in rows] == [TASK, TASK]
     tokenizer = load_tokenizer(path)
