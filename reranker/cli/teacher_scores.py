@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from reranker.cli.common import exits_on_bad_input, setup_logging
 from reranker.io.errors import ParameterError
+from reranker.model.prompt_template import TEMPLATE_FLAGS, unescape_flag
 
 if TYPE_CHECKING:  # the training module imports torch: only once a teacher is needed
     from reranker.training.teacher_scores import Teacher
@@ -68,8 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--score_head", default=None, help="Cross-encoder: for a checkpoint that records none, e.g. yes_no for a "
         "Qwen3-Reranker (an LLM teacher: see train_reranker.py --help for the heads).",
     )  # fmt: skip
-    for flag in ("pair_template", "template_prefix", "template_suffix"):
-        parser.add_argument(f"--{flag}", default=None, help="Decoder teacher: its prompt (see train_reranker.py).")
+    for flag in TEMPLATE_FLAGS:
+        parser.add_argument(f"--{flag}", default=None, type=unescape_flag,
+                            help="Decoder teacher: its prompt (train_reranker.py --help).")  # fmt: skip
     parser.add_argument("--chunk_size", type=int, default=20000, help="Passages per chunk (whole rows).")
     parser.add_argument("--device", default=None, help="cuda, cuda:N or cpu (default: cuda if available).")
     return parser
@@ -135,7 +137,7 @@ def _loader(args: argparse.Namespace, source: str, teacher_type: str) -> Callabl
             source, tokenizer=args.tokenizer_name, q_max_len=args.q_max_len, p_max_len=args.p_max_len,
             device=args.device, precision=precision, batch_size=args.batch_size or 128, score_head=args.score_head,
             pair_template=args.pair_template, template_prefix=args.template_prefix,
-            template_suffix=args.template_suffix,
+            template_suffix=args.template_suffix, instruction=args.instruction,
         ).scorer)  # fmt: skip
 
     return load
