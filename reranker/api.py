@@ -114,6 +114,9 @@ class Reranker:
         template_prefix: str | None = None,
         template_suffix: str | None = None,
         instruction: str | None = None,
+        preset: str | None = None,
+        true_token: str | None = None,
+        false_token: str | None = None,
         attn_implementation: str | None = None,
     ) -> Reranker:
         """Load a reranker as `reranker_inference.py` does: a folder written by `train_reranker.py` (a LoRA
@@ -129,6 +132,10 @@ class Reranker:
             pair_template, template_prefix, template_suffix: a decoder's prompt (default: the checkpoint's, else
                 its head's; see `reranker.model.prompt_template`).
             instruction: a decoder's default task instruction (the `{instruction}` of its pair template).
+            preset: a published LLM reranker's head, prompt and tokens ("qwen3-reranker", "bge-reranker-v2-gemma",
+                "rankllama-v1"; see `reranker.model.heads`).
+            true_token, false_token: a yes_no head's relevance tokens (default "yes", "no"; no false token: the true
+                token's logit alone), each a single token of the vocabulary.
             attn_implementation: "sdpa" (default), "flash_attention_2" or "eager".
             The others: as for `Reranker(...)`. A decoder's weights are loaded in bf16/fp16 when that precision
             is asked for and the device has it (its score head stays fp32).
@@ -147,7 +154,8 @@ class Reranker:
         tokenizer_name = tokenizer or name_or_path
         loaded_tokenizer = load_tokenizer(tokenizer_name, cache_dir, revision)
         template = {"prefix": template_prefix, "pair": pair_template, "suffix": template_suffix,
-                    "instruction": instruction}  # fmt: skip
+                    "instruction": instruction, "preset": preset, "true_token": true_token,
+                    "false_token": false_token}  # fmt: skip
         head = resolve_score_head(name_or_path, loaded_tokenizer, score_head, template, config_name, cache_dir,
                                   revision)  # fmt: skip
         dtype = autocast_dtype(precision, World.from_environment().device(None if device is None else str(device)))

@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> None:
         max_tokens_per_batch=args.max_tokens_per_batch, pad_to_multiple_of=args.pad_to_multiple_of,
         torch_compile=args.torch_compile, score_head=model_args.score_head, pair_template=model_args.pair_template,
         template_prefix=model_args.template_prefix, template_suffix=model_args.template_suffix,
-        instruction=model_args.instruction, attn_implementation=model_args.attn_implementation,
+        instruction=model_args.instruction, preset=model_args.preset, true_token=model_args.true_token,
+        false_token=model_args.false_token, attn_implementation=model_args.attn_implementation,
     )  # fmt: skip
     reranker.rerank_file(
         args.encode_in_path, args.encoded_save_path, chunk_size=args.chunk_size, num_shards=args.encode_num_shard,

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from reranker.cli.common import exits_on_bad_input, setup_logging
 from reranker.io.errors import ParameterError
-from reranker.model.prompt_template import TEMPLATE_FLAGS, unescape_flag
+from reranker.model.heads import DECODER_FLAGS
+from reranker.model.prompt_template import unescape_flag
 
 if TYPE_CHECKING:  # the training module imports torch: only once a teacher is needed
     from reranker.training.teacher_scores import Teacher
@@ -69,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--score_head", default=None, help="Cross-encoder: for a checkpoint that records none, e.g. yes_no for a "
         "Qwen3-Reranker (an LLM teacher: see train_reranker.py --help for the heads).",
     )  # fmt: skip
-    for flag in TEMPLATE_FLAGS:
+    for flag in DECODER_FLAGS:
         parser.add_argument(f"--{flag}", default=None, type=unescape_flag,
                             help="Decoder teacher: its prompt (train_reranker.py --help).")  # fmt: skip
     parser.add_argument("--chunk_size", type=int, default=20000, help="Passages per chunk (whole rows).")

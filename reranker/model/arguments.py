@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from reranker.model.backbone import check_attention, check_score_head_name
+from reranker.model.heads import check_preset
 from reranker.model.pair_encoding import check_max_lengths
 from reranker.model.prompt_template import check_pair_template, unescape_flag
 
@@ -38,6 +39,17 @@ class ModelArguments:
     template_suffix: str | None = opt(
         None, "Decoder heads: text after the pair, tokenized on its own (last_token default: the EOS token)."
     )
+    preset: str | None = opt(
+        None, "A published LLM reranker's head, prompt and relevance tokens, as its model card's code sets them: "
+        "qwen3-reranker, bge-reranker-v2-gemma or rankllama-v1.",
+    )  # fmt: skip
+    true_token: str | None = opt(
+        None, "yes_no head: the token whose logit is the score (default: yes), a single token of the vocabulary."
+    )
+    false_token: str | None = opt(
+        None, "yes_no head: the token whose logit is subtracted (default: no; with --true_token and no --false_token: "
+        "the true token's logit alone).",
+    )  # fmt: skip
     instruction: str | None = opt(
         None, "Decoder heads: the task instruction, in the pair template's {instruction} (yes_no default: "
         "Qwen3-Reranker's web-search one); a query's own `instruction` field (FlagEmbedding's `prompt`) overrides it. "
@@ -49,6 +61,7 @@ class ModelArguments:
         for name in ("pair_template", "template_prefix", "template_suffix", "instruction"):
             setattr(self, name, unescape_flag(getattr(self, name)))
         check_score_head_name(self.score_head)
+        check_preset(self.preset)
         check_attention(self.attn_implementation)
         if self.pair_template is not None:
             check_pair_template(self.pair_template)
@@ -57,7 +70,8 @@ class ModelArguments:
     def template(self) -> dict[str, str | None]:
         """The decoder template parts given (None: not given)."""
         return {"prefix": self.template_prefix, "pair": self.pair_template, "suffix": self.template_suffix,
-                "instruction": self.instruction}  # fmt: skip
+                "instruction": self.instruction, "preset": self.preset, "true_token": self.true_token,
+                "false_token": self.false_token}  # fmt: skip
 
 
 @dataclass

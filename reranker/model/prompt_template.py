@@ -43,8 +43,6 @@ QWEN3_RERANKER_SUFFIX = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\
 # --append_eos_token): the tokenizer's own leading tokens (Llama's BOS), the pair, EOS last
 LAST_TOKEN_PAIR = "query: {query} document: {text}"
 PLACEHOLDERS = ("query", "title", "text", "instruction")
-# the settings of a decoder's prompt, as `Reranker.from_pretrained` and every stage's flags name them
-TEMPLATE_FLAGS = ("pair_template", "template_prefix", "template_suffix", "instruction")
 
 
 @dataclass(frozen=True)

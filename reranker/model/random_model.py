@@ -65,7 +65,7 @@ DECODER_FAMILIES = {
 
 def build_corpus_tokenizer(texts: Iterable[str], family: str, vocab_size: int = 2000):
     """A byte-level BPE tokenizer trained on `texts` with `family`'s special tokens, "yes" and "no" single tokens
-    (the yes_no head reads them): decoder tests need a real tokenizer and no decoder's can be downloaded here.
+    and "Yes", "No" (the yes_no head and its presets read them): decoder tests need a real tokenizer and no decoder's can be downloaded here.
 
     Returns:
         A `PreTrainedTokenizerFast`.
@@ -83,7 +83,7 @@ def build_corpus_tokenizer(texts: Iterable[str], family: str, vocab_size: int = 
     model.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())  # fmt: skip
-    model.train_from_iterator(itertools.chain(["yes", "no"] * 200, texts), trainer)
+    model.train_from_iterator(itertools.chain(["yes", "no", "Yes", "No"] * 200, texts), trainer)
     if spec["bos"]:
         bos_id = model.token_to_id(spec["bos"])
         model.post_processor = processors.TemplateProcessing(

@@ -29,12 +29,12 @@ from reranker.model.backbone import (
 from reranker.model.loading import RAW_LOGIT_ACTIVATION, load_tokenizer
 
 
-def yes_no_as_sequence_classifier(model: PreTrainedModel, yes_no_token_ids: tuple[int, int]) -> PreTrainedModel:
+def yes_no_as_sequence_classifier(model: PreTrainedModel, yes_no_token_ids: tuple[int, int | None]) -> PreTrainedModel:
     """A one-logit `...ForSequenceClassification` scoring as the `yes_no` causal LM `model` does.
 
     Args:
         model: a causal LM (fp32 weights give an exact copy).
-        yes_no_token_ids: the ids of the true and false tokens.
+        yes_no_token_ids: the ids of the true and false tokens (false None: the row is W[true] alone).
 
     Returns:
         The sequence classifier (the backbone's weights shared with nothing: copied).
@@ -53,8 +53,9 @@ def yes_no_as_sequence_classifier(model: PreTrainedModel, yes_no_token_ids: tupl
     classifier = AutoModelForSequenceClassification.from_config(config, dtype=head.weight.dtype)
     classifier.base_model.load_state_dict(model.base_model.state_dict())
     yes, no = yes_no_token_ids
+    row = head.weight[yes].float() - (0 if no is None else head.weight[no].float())
     with torch.no_grad():
-        classifier.score.weight.copy_((head.weight[yes].float() - head.weight[no].float())[None])
+        classifier.score.weight.copy_(row[None])
     return classifier
 
 
