@@ -64,8 +64,9 @@ DECODER_FAMILIES = {
 
 
 def build_corpus_tokenizer(texts: Iterable[str], family: str, vocab_size: int = 2000):
-    """A byte-level BPE tokenizer trained on `texts` with `family`'s special tokens, "yes" and "no" single tokens
-    and "Yes", "No" (the yes_no head and its presets read them): decoder tests need a real tokenizer and no decoder's can be downloaded here.
+    """A byte-level BPE tokenizer trained on `texts` with `family`'s special tokens, "yes", "no", "Yes" and "No"
+    single tokens (the yes_no head and its presets read them): decoder tests need a real tokenizer and no decoder's
+    can be downloaded here.
 
     Returns:
         A `PreTrainedTokenizerFast`.
