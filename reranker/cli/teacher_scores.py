@@ -137,8 +137,7 @@ def _loader(args: argparse.Namespace, source: str, teacher_type: str) -> Callabl
         return CrossEncoderTeacher(Reranker.from_pretrained(
             source, tokenizer=args.tokenizer_name, q_max_len=args.q_max_len, p_max_len=args.p_max_len,
             device=args.device, precision=precision, batch_size=args.batch_size or 128, score_head=args.score_head,
-            pair_template=args.pair_template, template_prefix=args.template_prefix,
-            template_suffix=args.template_suffix, instruction=args.instruction,
+            **{flag: getattr(args, flag) for flag in DECODER_FLAGS},
         ).scorer)  # fmt: skip
 
     return load
