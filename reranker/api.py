@@ -30,6 +30,7 @@ from reranker.model.backbone import (
     pair_encoder_for,
     resolve_score_head,
 )
+from reranker.model.heads import max_lengths
 from reranker.model.loading import load_tokenizer
 from reranker.model.pair_encoding import check_max_lengths
 from reranker.model.precision import autocast_dtype, check_precision
@@ -97,8 +98,8 @@ class Reranker:
         name_or_path: str,
         *,
         tokenizer: str | None = None,
-        q_max_len: int = 16,
-        p_max_len: int = 128,
+        q_max_len: int | None = None,
+        p_max_len: int | None = None,
         device: str | torch.device | None = None,
         precision: str = "fp32",
         batch_size: int = 128,
@@ -126,6 +127,8 @@ class Reranker:
         Args:
             name_or_path: model folder, adapter folder or Hub name.
             tokenizer: tokenizer folder or Hub name, if the model folder has none.
+            q_max_len, p_max_len: query and passage tokens kept (default: 16 and 128 for an encoder, the
+                reference's; 64 and 448 for an LLM reranker, whose prompt comes on top).
             torch_compile: compile the model with `torch.compile(dynamic=True)`.
             config_name, cache_dir, revision: as for `transformers`' `from_pretrained`.
             score_head: for a checkpoint that records none: "cls", "segment_cosine", "last_token" or "yes_no".
@@ -147,9 +150,12 @@ class Reranker:
         Example:
             >>> reranker = Reranker.from_pretrained("runs/minilm", precision="bf16", batch_size=64)
         """
-        check_max_lengths(q_max_len, p_max_len)
+        # checked before anything is read with the smaller (encoder) default lengths, again once the head is known
+        check_max_lengths(*max_lengths(False, q_max_len, p_max_len))
         check_precision(precision)
-        check_batching(batch_size, max_tokens_per_batch, pad_to_multiple_of, q_max_len + p_max_len)
+        check_batching(
+            batch_size, max_tokens_per_batch, pad_to_multiple_of, sum(max_lengths(False, q_max_len, p_max_len))
+        )
         cap_cpu_kernel_caches()
         tokenizer_name = tokenizer or name_or_path
         loaded_tokenizer = load_tokenizer(tokenizer_name, cache_dir, revision)
@@ -158,6 +164,8 @@ class Reranker:
                     "false_token": false_token}  # fmt: skip
         head = resolve_score_head(name_or_path, loaded_tokenizer, score_head, template, config_name, cache_dir,
                                   revision)  # fmt: skip
+        q_max_len, p_max_len = max_lengths(head.decoder, q_max_len, p_max_len)
+        check_batching(batch_size, max_tokens_per_batch, pad_to_multiple_of, q_max_len + p_max_len)
         dtype = autocast_dtype(precision, World.from_environment().device(None if device is None else str(device)))
         model = load_scoring_model(
             name_or_path,

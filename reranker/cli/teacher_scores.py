@@ -63,8 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch_size", type=int, default=None,
         help="Pairs or texts per forward pass (default: 128; a bi-encoder on a CPU 32, where it is fastest).",
     )  # fmt: skip
-    parser.add_argument("--q_max_len", type=int, default=16, help="Cross-encoder: query tokens (default 16).")
-    parser.add_argument("--p_max_len", type=int, default=128, help="Cross-encoder: passage tokens (default 128).")
+    parser.add_argument("--q_max_len", type=int, default=None,
+                        help="Cross-encoder: query tokens (default 16; an LLM teacher: 64).")  # fmt: skip
+    parser.add_argument("--p_max_len", type=int, default=None,
+                        help="Cross-encoder: passage tokens (default 128; an LLM teacher: 448).")  # fmt: skip
     parser.add_argument("--tokenizer_name", default=None, help="Cross-encoder: tokenizer, if the folder has none.")
     parser.add_argument(
         "--score_head", default=None, help="Cross-encoder: for a checkpoint that records none, e.g. yes_no for a "

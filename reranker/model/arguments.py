@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from reranker.model.backbone import check_attention, check_score_head_name
-from reranker.model.heads import check_preset
+from reranker.model.heads import check_preset, max_lengths
 from reranker.model.pair_encoding import check_max_lengths
 from reranker.model.prompt_template import check_pair_template, unescape_flag
 
@@ -76,9 +76,14 @@ class ModelArguments:
 
 @dataclass
 class EncodingArguments:
-    q_max_len: int = opt(16, "Query tokens kept (before the pair's special tokens).")
-    p_max_len: int = opt(128, "Passage tokens kept (title + text).")
+    q_max_len: int | None = opt(
+        None, "Query tokens kept (before the pair's special tokens or the prompt). Default: 16 for encoders (the "
+        "reference's), 64 for LLM heads (their prompt comes on top).",
+    )  # fmt: skip
+    p_max_len: int | None = opt(
+        None, "Passage tokens kept (title + text). Default: 128 for encoders, 448 for LLM heads."
+    )
     passage_field_separator: str = opt(" ", "Text between a passage's title and text.")
 
     def __post_init__(self) -> None:
-        check_max_lengths(self.q_max_len, self.p_max_len)
+        check_max_lengths(*max_lengths(False, self.q_max_len, self.p_max_len))

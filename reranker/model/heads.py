@@ -43,6 +43,24 @@ BGE_GEMMA_PROMPT = (
 )
 
 
+# Query and passage tokens kept when not given: the reference recipe's for encoders (BERT's 512 positions hold a
+# pair); more for LLM heads, whose prompts come on top and whose contexts hold thousands of tokens (16 query
+# tokens would cut a question short)
+ENCODER_LENGTHS = (16, 128)
+DECODER_LENGTHS = (64, 448)
+
+
+def max_lengths(decoder: bool, q_max_len: int | None, p_max_len: int | None) -> tuple[int, int]:
+    """(q_max_len, p_max_len): the given ones, else the backbone's defaults (`ENCODER_LENGTHS`, `DECODER_LENGTHS`).
+
+    Example:
+        >>> max_lengths(True, None, 256)
+        (64, 256)
+    """
+    q_default, p_default = DECODER_LENGTHS if decoder else ENCODER_LENGTHS
+    return q_default if q_max_len is None else q_max_len, p_default if p_max_len is None else p_max_len
+
+
 @dataclass(frozen=True)
 class Preset:
     """A published reranker's head, prompt (`template(tokenizer)`: prefix, pair, suffix, instruction) and relevance

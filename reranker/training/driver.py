@@ -20,6 +20,7 @@ from reranker.io.summary import write_summary
 from reranker.io.train_rows import load_train_dataset, rows_have_teacher_scores
 from reranker.model.arguments import ModelArguments
 from reranker.model.backbone import ScoreHead, load_scoring_model, pair_encoder_for, resolve_score_head
+from reranker.model.heads import max_lengths
 from reranker.model.loading import RAW_LOGIT_ACTIVATION, load_tokenizer
 from reranker.model.lora import add_lora, lora_target_modules, save_merged
 from reranker.model.precision import autocast_dtype, head_in_fp32
@@ -105,6 +106,8 @@ def build_trainer(
         model_args.model_name_or_path, tokenizer, model_args.score_head, model_args.template, model_args.config_name,
         model_args.cache_dir, model_args.model_revision,
     )  # fmt: skip
+    # the lengths the run uses (an LLM head's defaults differ), as the model card and summary record them
+    data_args.q_max_len, data_args.p_max_len = max_lengths(head.decoder, data_args.q_max_len, data_args.p_max_len)
     model = _load_model(model_args, training_args, head)
     with training_args.main_process_first(desc="loading training data"):
         rows = load_train_dataset(

@@ -116,3 +116,10 @@ def test_a_bad_token_stops_the_command_before_any_output(tiny_decoders, tmp_path
     assert infer_main(argv) == 2 and not out.exists()
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: --true_token 'maybe so' is not a single token")
+
+
+def test_llm_heads_default_to_longer_lengths(tiny_decoders, tiny_model_dir):
+    decoder = Reranker.from_pretrained(str(tiny_decoders["qwen3"]), preset="qwen3-reranker").scorer.encoder
+    encoder = Reranker.from_pretrained(str(tiny_model_dir)).scorer.encoder
+    given = Reranker.from_pretrained(str(tiny_decoders["qwen3"]), score_head="yes_no", p_max_len=32).scorer.encoder
+    assert [(e.q_max_len, e.p_max_len) for e in (decoder, encoder, given)] == [(64, 448), (16, 128), (64, 32)]
