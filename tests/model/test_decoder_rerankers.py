@@ -118,6 +118,13 @@ def word_tokenizer(words: list[str], eos: str | None = None, unk: str | None = "
     return PreTrainedTokenizerFast(tokenizer_object=model, unk_token=unk, eos_token=eos)
 
 
+def assert_parameter_errors(cases) -> None:
+    """Each (call, message regex): the call raises a ParameterError whose one line matches."""
+    for call, message in cases:
+        with pytest.raises(ParameterError, match=message):
+            call()
+
+
 def test_bad_decoder_settings_are_one_line_errors(tiny_decoders, tiny_model_dir, tokenizer):
     qwen, bert = str(tiny_decoders["qwen3"]), str(tiny_model_dir)
     qwen_tokenizer = load_tokenizer(qwen)
@@ -143,9 +150,7 @@ def test_bad_decoder_settings_are_one_line_errors(tiny_decoders, tiny_model_dir,
         (lambda: load_scoring_model(qwen, resolve_score_head(qwen, qwen_tokenizer, "yes_no"), dropout=0.0),
          r"^dropout does not go with score_head yes_no$"),
     ]  # fmt: skip
-    for call, message in cases:
-        with pytest.raises(ParameterError, match=message):
-            call()
+    assert_parameter_errors(cases)
 
 
 def test_bf16_asks_for_bf16_weights_and_an_fp32_head(tiny_decoders, monkeypatch):

@@ -11,14 +11,13 @@ import pytest
 
 from reranker import Reranker
 from reranker.cli.infer import main as infer_main
-from reranker.io.errors import ParameterError
 from reranker.io.train_rows import check_train_row
 from reranker.model.arguments import ModelArguments
 from reranker.model.backbone import pair_encoder_for, resolve_score_head
 from reranker.model.loading import load_tokenizer
 from reranker.training.collator import GroupedTrainCollator
 from reranker.training.dataset import GroupedTrainDataset
-from tests.model.test_decoder_rerankers import PAIRS
+from tests.model.test_decoder_rerankers import PAIRS, assert_parameter_errors
 
 TASK = "Given a claim, find passages that support it"
 WRITTEN_IN = f"<Instruct>: {TASK}\n<Query>: {{query}}\n<Document>: {{text}}"
@@ -119,6 +118,4 @@ def test_an_instruction_without_a_place_is_a_one_line_error(tiny_decoders, tiny_
         (lambda: resolve_score_head(qwen, qwen_tokenizer, "last_token", {"pair": "{instruction} {query} {text}"}),
          r"^pair_template has an \{instruction\} placeholder: give instruction$"),
     ]  # fmt: skip
-    for call, message in cases:
-        with pytest.raises(ParameterError, match=message):
-            call()
+    assert_parameter_errors(cases)

@@ -10,11 +10,10 @@ from transformers import AutoModelForCausalLM
 
 from reranker import Reranker
 from reranker.cli.infer import main as infer_main
-from reranker.io.errors import ParameterError
 from reranker.model.backbone import pair_encoder_for, resolve_score_head
 from reranker.model.heads import BGE_GEMMA_PROMPT
 from reranker.model.loading import load_tokenizer
-from tests.model.test_decoder_rerankers import PAIRS, qwen3_reranker_reference
+from tests.model.test_decoder_rerankers import PAIRS, assert_parameter_errors, qwen3_reranker_reference
 
 QUERY, PASSAGE = PAIRS[0]
 
@@ -102,9 +101,7 @@ def test_bad_presets_and_tokens_are_one_line_errors(tiny_decoders, tiny_model_di
         (lambda: resolve_score_head(qwen, qwen_tokenizer, "yes_no", {"false_token": "no"}),
          r"^false_token needs true_token"),
     ]  # fmt: skip
-    for call, message in cases:
-        with pytest.raises(ParameterError, match=message):
-            call()
+    assert_parameter_errors(cases)
 
 
 def test_a_bad_token_stops_the_command_before_any_output(tiny_decoders, tmp_path, capsys):
