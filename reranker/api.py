@@ -219,6 +219,9 @@ class Reranker:
             (2,)
         """
         queries, titles, texts = _columns(pairs_or_queries, passages)
+        if instruction is not None and not self.scorer.encoder.takes_instruction:
+            raise ParameterError("{0}: the model's pair layout has no place for one (no {{instruction}} in its "
+                                 "prompt)", "instruction")  # fmt: skip
         scores = np.empty(len(queries), dtype=np.float32)
         encoder = self.scorer.encoder
         starts = range(0, len(queries), PREDICT_CHUNK)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,6 +22,8 @@ from tokenizers import normalizers
 from transformers import PreTrainedTokenizerBase
 
 from reranker.io.errors import ParameterError, check_at_least, literal
+
+logger = logging.getLogger(__name__)
 
 
 def check_max_lengths(q_max_len: int, p_max_len: int) -> None:
@@ -176,6 +179,7 @@ class GroupEncoder:
     (whether a query's own instruction has a place in the pair)."""
 
     takes_instruction = False
+    warned_of_instructions = False
 
     def encode_groups(
         self,
@@ -187,11 +191,13 @@ class GroupEncoder:
         """Encode each query with each of its (title, text) passages, group after group, tokenizing about
         `pairs_per_call` pairs at a time: the tokenizer's encodings (tokens, offsets, masks) for a whole chunk
         would take many times the memory of the result. `instructions`: each query's own (None: the default);
-        a ParameterError where the encoder has no place for one."""
+        where the pair has no place for one (an encoder; a prompt without `{instruction}`) they are left out, with
+        one warning: a query's field is data for the prompts that use it (FlagEmbedding rows carry a `prompt`)."""
         instructions = list(instructions) if instructions is not None else [None] * len(queries)
-        if not self.takes_instruction and any(instruction is not None for instruction in instructions):
-            raise ParameterError("{0} (given, or a query's field): the model's pair layout has no place for one",
-                                 "instruction")  # fmt: skip
+        if not self.takes_instruction and not self.warned_of_instructions and any(instructions):
+            logger.warning("the queries' instruction fields are not used: the model's pair layout has no place "
+                           "for an instruction")  # fmt: skip
+            self.warned_of_instructions = True
         parts, start = [], 0
         while start < len(queries):
             end, size = start, 0

@@ -70,9 +70,9 @@ def test_a_query_field_overrides_the_flag_and_escapes_work_on_the_command_line(t
     plain.write_text(rerank_lines({}))
     written_in = [*common[:4], "--encode_in_path", str(plain), "--pair_template", escaped]
     assert infer_main([*written_in, "--encoded_save_path", str(tmp_path / "tpl.txt")]) == 0
-    # a query's own instruction needs the {instruction} placeholder
-    assert infer_main([*common, "--pair_template", escaped, "--encoded_save_path", str(tmp_path / "x.txt")]) == 2
-    assert not (tmp_path / "x.txt").exists()
+    # a prompt without an {instruction} placeholder leaves the queries' own out (with a warning)
+    assert infer_main([*common, "--pair_template", escaped, "--encoded_save_path", str(tmp_path / "x.txt")]) == 0
+    assert read_scores(tmp_path / "x.txt") == read_scores(tmp_path / "tpl.txt")
     flag, template = read_scores(tmp_path / "flag.txt"), read_scores(tmp_path / "tpl.txt")
     reranker = Reranker.from_pretrained(path, score_head="yes_no")
     expected = [
@@ -114,8 +114,29 @@ def test_an_instruction_without_a_place_is_a_one_line_error(tiny_decoders, tiny_
          r"^instruction 'Given a claim.*': the prompt has no place for one \(no \{instruction\} placeholder in "
          r"pair_template\)$"),
         (lambda: Reranker.from_pretrained(bert).predict(PAIRS, instruction=TASK),
-         r"^instruction \(given, or a query's field\): the model's pair layout has no place for one$"),
+         r"^instruction: the model's pair layout has no place for one \(no \{instruction\} in its prompt\)$"),
         (lambda: resolve_score_head(qwen, qwen_tokenizer, "last_token", {"pair": "{instruction} {query} {text}"}),
          r"^pair_template has an \{instruction\} placeholder: give instruction$"),
     ]  # fmt: skip
     assert_parameter_errors(cases)
+
+
+@pytest.mark.slow
+def test_the_teacher_stage_reads_each_rows_instruction(tiny_decoders, tmp_path):
+    from reranker.cli.teacher_scores import main as teacher_main
+
+    path = str(tiny_decoders["qwen3"])
+    rows = tmp_path / "rows.jsonl"
+    records = [{"query": PAIRS[0][0], "pos": [PAIRS[0][1]], "neg": [PAIRS[1][1]], "prompt": TASK},
+               {"query": PAIRS[2][0], "pos": [PAIRS[2][1]], "neg": [PAIRS[3][1]]}]  # fmt: skip
+    rows.write_text("".join(json.dumps(record) + "\n" for record in records))
+    output = tmp_path / "scored.jsonl"
+    assert (
+        teacher_main(["--teacher", path, "--score_head", "yes_no", "--input", str(rows), "--output", str(output)]) == 0
+    )
+    scored = [json.loads(line) for line in output.read_text().splitlines()]
+    reranker = Reranker.from_pretrained(path, score_head="yes_no")
+    np.testing.assert_allclose(scored[0]["pos_scores"] + scored[0]["neg_scores"],
+                               reranker.predict(PAIRS[:2], instruction=TASK), atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(scored[1]["pos_scores"] + scored[1]["neg_scores"], reranker.predict(PAIRS[2:]),
+                               atol=1e-5)  # fmt: skip
