@@ -26,6 +26,7 @@ from reranker.io.stamps import source_stamp
 from reranker.model.arguments import ModelArguments
 from reranker.model.backbone import (
     ScoreHead,
+    decoder_settings,
     load_scoring_model,
     pair_encoder_for,
     resolve_score_head,
@@ -159,9 +160,9 @@ class Reranker:
         cap_cpu_kernel_caches()
         tokenizer_name = tokenizer or name_or_path
         loaded_tokenizer = load_tokenizer(tokenizer_name, cache_dir, revision)
-        template = {"prefix": template_prefix, "pair": pair_template, "suffix": template_suffix,
-                    "instruction": instruction, "preset": preset, "true_token": true_token,
-                    "false_token": false_token}  # fmt: skip
+        template = decoder_settings(pair_template=pair_template, template_prefix=template_prefix,
+                                    template_suffix=template_suffix, instruction=instruction, preset=preset,
+                                    true_token=true_token, false_token=false_token)  # fmt: skip
         head = resolve_score_head(name_or_path, loaded_tokenizer, score_head, template, config_name, cache_dir,
                                   revision)  # fmt: skip
         q_max_len, p_max_len = max_lengths(head.decoder, q_max_len, p_max_len)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from reranker.model.backbone import check_attention, check_score_head_name
-from reranker.model.heads import check_preset, max_lengths
+from reranker.model.backbone import check_attention, check_score_head_name, decoder_settings
+from reranker.model.heads import DECODER_FLAGS, check_preset, max_lengths
 from reranker.model.pair_encoding import check_max_lengths
 from reranker.model.prompt_template import check_pair_template, unescape_flag
 
@@ -68,10 +68,8 @@ class ModelArguments:
 
     @property
     def template(self) -> dict[str, str | None]:
-        """The decoder template parts given (None: not given)."""
-        return {"prefix": self.template_prefix, "pair": self.pair_template, "suffix": self.template_suffix,
-                "instruction": self.instruction, "preset": self.preset, "true_token": self.true_token,
-                "false_token": self.false_token}  # fmt: skip
+        """The decoder settings given (None: not given), as `resolve_score_head` takes them."""
+        return decoder_settings(**{flag: getattr(self, flag) for flag in DECODER_FLAGS})
 
 
 @dataclass

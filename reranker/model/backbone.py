@@ -89,6 +89,17 @@ def is_decoder_config(config: PretrainedConfig) -> bool:
     )
 
 
+def decoder_settings(**flags: str | None) -> dict[str, str | None]:
+    """The `template` argument of `resolve_score_head` from decoder flags named as `heads.DECODER_FLAGS` are.
+
+    Example:
+        >>> decoder_settings(pair_template="{query} {text}", preset=None)
+        {'pair': '{query} {text}', 'preset': None}
+    """
+    parts = {flag: part for part, flag in PROMPT_FLAGS.items()}
+    return {parts.get(flag, flag): value for flag, value in flags.items()}
+
+
 def check_score_head_name(score_head: str | None) -> None:
     """ParameterError unless `score_head` is None or one of every backbone's heads."""
     check_score_head(score_head)

@@ -21,6 +21,7 @@ from transformers import AutoModelForSequenceClassification, PreTrainedModel
 from reranker.io.errors import ParameterError, literal
 from reranker.model.backbone import (
     ScoreHead,
+    decoder_settings,
     load_scoring_model,
     read_head_record,
     resolve_score_head,
@@ -60,7 +61,7 @@ def yes_no_as_sequence_classifier(model: PreTrainedModel, yes_no_token_ids: tupl
 
 
 def export_seq_cls(
-    model_name_or_path: str, output_dir: str | os.PathLike, tokenizer_name: str | None = None, **template
+    model_name_or_path: str, output_dir: str | os.PathLike, tokenizer_name: str | None = None, **flags: str | None
 ) -> Path:
     """Write the sequence-classifier export of a `yes_no` checkpoint (a folder, adapter folder or Hub name) to
     `output_dir` (created whole, or not at all); it records the `last_token` head and the same prompt.
@@ -69,7 +70,8 @@ def export_seq_cls(
         model_name_or_path: the yes_no model.
         output_dir: a folder that does not exist yet (or is empty).
         tokenizer_name: its tokenizer, where the model folder has none.
-        **template: prompt parts (`prefix`, `pair`, `suffix`) for a checkpoint that records none.
+        **flags: decoder settings (`preset`, `pair_template`, ..., `true_token`, `false_token`: `DECODER_FLAGS`)
+            for a checkpoint that records none.
 
     Returns:
         The output folder.
@@ -82,7 +84,7 @@ def export_seq_cls(
         raise ParameterError(f"{{0}} {literal(output)} exists and is not empty", "output_dir")
     tokenizer = load_tokenizer(tokenizer_name or model_name_or_path)
     recorded = read_head_record(model_name_or_path).get("score_head")
-    head = resolve_score_head(model_name_or_path, tokenizer, None if recorded else "yes_no", template)
+    head = resolve_score_head(model_name_or_path, tokenizer, None if recorded else "yes_no", decoder_settings(**flags))
     if head.name != "yes_no":
         raise ParameterError(f"{{0}} seq_cls converts a yes_no model, and {literal(model_name_or_path)} scores "
                              f"with {head.name}", "to")  # fmt: skip

@@ -120,3 +120,22 @@ def test_llm_heads_default_to_longer_lengths(tiny_decoders, tiny_model_dir):
     encoder = Reranker.from_pretrained(str(tiny_model_dir)).scorer.encoder
     given = Reranker.from_pretrained(str(tiny_decoders["qwen3"]), score_head="yes_no", p_max_len=32).scorer.encoder
     assert [(e.q_max_len, e.p_max_len) for e in (decoder, encoder, given)] == [(64, 448), (16, 128), (64, 32)]
+
+
+def test_the_seq_cls_export_of_a_single_token_preset_scores_that_logit(tiny_decoders, tmp_path):
+    from reranker.cli.export import main as export_main
+
+    path, out = str(tiny_decoders["llama"]), tmp_path / "bge-seq-cls"
+    argv = [
+        "--to",
+        "seq_cls",
+        "--model_name_or_path",
+        path,
+        "--output_dir",
+        str(out),
+        "--preset",
+        "bge-reranker-v2-gemma",
+    ]
+    assert export_main(argv) == 0
+    expected = Reranker.from_pretrained(path, preset="bge-reranker-v2-gemma").predict(PAIRS)  # logit("Yes")
+    np.testing.assert_allclose(Reranker.from_pretrained(str(out)).predict(PAIRS), expected, atol=1e-5)
