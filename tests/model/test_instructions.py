@@ -140,3 +140,18 @@ def test_the_teacher_stage_reads_each_rows_instruction(tiny_decoders, tmp_path):
                                reranker.predict(PAIRS[:2], instruction=TASK), atol=1e-5)  # fmt: skip
     np.testing.assert_allclose(scored[1]["pos_scores"] + scored[1]["neg_scores"], reranker.predict(PAIRS[2:]),
                                atol=1e-5)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_training_records_the_instruction_and_the_preset(tiny_decoders, train_file, tmp_path):
+    from tests.training.test_decoder_training import lora_run
+
+    out = lora_run(tiny_decoders["qwen3"], train_file, tmp_path / "run", None, preset="qwen3-reranker",
+                   instruction=TASK, true_token="Yes", false_token="No")  # fmt: skip
+    record = json.loads((out / "reranker_head.json").read_text())
+    assert record["score_head"] == "yes_no" and record["tokens"] == ["Yes", "No"]
+    assert record["template"]["instruction"] == TASK and "{instruction}" in record["template"]["pair"]
+    assert json.dumps(TASK) in load_tokenizer(str(out)).chat_template  # the default of CrossEncoder's prompt=
+    tokenizer = load_tokenizer(str(out))
+    head = resolve_score_head(str(out), tokenizer)  # the record is enough: no flags
+    assert head.yes_no_token_ids == tuple(tokenizer.convert_tokens_to_ids(["Yes", "No"]))
