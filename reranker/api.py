@@ -152,11 +152,9 @@ class Reranker:
             >>> reranker = Reranker.from_pretrained("runs/minilm", precision="bf16", batch_size=64)
         """
         # checked before anything is read with the smaller (encoder) default lengths, again once the head is known
-        check_max_lengths(*max_lengths(False, q_max_len, p_max_len))
+        check_max_lengths(*max_lengths(q_max_len, p_max_len))
         check_precision(precision)
-        check_batching(
-            batch_size, max_tokens_per_batch, pad_to_multiple_of, sum(max_lengths(False, q_max_len, p_max_len))
-        )
+        check_batching(batch_size, max_tokens_per_batch, pad_to_multiple_of, sum(max_lengths(q_max_len, p_max_len)))
         cap_cpu_kernel_caches()
         tokenizer_name = tokenizer or name_or_path
         loaded_tokenizer = load_tokenizer(tokenizer_name, cache_dir, revision)
@@ -165,7 +163,7 @@ class Reranker:
                                     true_token=true_token, false_token=false_token)  # fmt: skip
         head = resolve_score_head(name_or_path, loaded_tokenizer, score_head, template, config_name, cache_dir,
                                   revision)  # fmt: skip
-        q_max_len, p_max_len = max_lengths(head.decoder, q_max_len, p_max_len)
+        q_max_len, p_max_len = max_lengths(q_max_len, p_max_len, head.lengths)
         check_batching(batch_size, max_tokens_per_batch, pad_to_multiple_of, q_max_len + p_max_len)
         dtype = autocast_dtype(precision, World.from_environment().device(None if device is None else str(device)))
         model = load_scoring_model(

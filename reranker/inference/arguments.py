@@ -58,7 +58,7 @@ class RerankArguments(EncodingArguments):
             )  # fmt: skip
         with parameters_renamed(INFERENCE_FLAGS):
             check_batching(self.per_device_eval_batch_size, self.max_tokens_per_batch, self.pad_to_multiple_of,
-                           sum(max_lengths(False, self.q_max_len, self.p_max_len)))  # fmt: skip
+                           sum(max_lengths(self.q_max_len, self.p_max_len)))  # fmt: skip
             check_sharding(self.encode_num_shard, self.encode_shard_index)
             check_chunk_size(self.chunk_size)
             precision_name(self.fp16, self.bf16)

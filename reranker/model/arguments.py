@@ -76,12 +76,12 @@ class ModelArguments:
 class EncodingArguments:
     q_max_len: int | None = opt(
         None, "Query tokens kept (before the pair's special tokens or the prompt). Default: 16 for encoders (the "
-        "reference's), 64 for LLM heads (their prompt comes on top).",
+        "reference's), 64 for LLM heads (their prompt comes on top; --preset rankllama-v1: 32).",
     )  # fmt: skip
     p_max_len: int | None = opt(
-        None, "Passage tokens kept (title + text). Default: 128 for encoders, 448 for LLM heads."
+        None, "Passage tokens kept (title + text). Default: 128 for encoders, 448 for LLM heads (rankllama-v1: 164)."
     )
     passage_field_separator: str = opt(" ", "Text between a passage's title and text.")
 
     def __post_init__(self) -> None:
-        check_max_lengths(*max_lengths(False, self.q_max_len, self.p_max_len))
+        check_max_lengths(*max_lengths(self.q_max_len, self.p_max_len))

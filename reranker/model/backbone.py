@@ -31,6 +31,8 @@ from reranker.io.errors import ParameterError, literal
 from reranker.model.decoder_heads import with_decoder_head
 from reranker.model.heads import (
     DECODER_HEADS,
+    DECODER_LENGTHS,
+    ENCODER_LENGTHS,
     PRESETS,
     YES_NO_TOKENS,
     check_preset,
@@ -63,7 +65,7 @@ class ScoreHead:
     decoder's prompt. `yes_no_token_ids`: (true, false or None) token ids of a yes_no head; `tokens`: those tokens.
     `adapter_of`: the base model when the checkpoint is a LoRA adapter folder. `decoder`: the backbone is a decoder
     LLM. `config`: the backbone's config. `pad_token_id`: a decoder's padding id (not its EOS), written into the
-    config of every checkpoint.
+    config of every checkpoint. `lengths`: the default (q_max_len, p_max_len) (`heads.max_lengths`).
     """
 
     name: str | None
@@ -74,6 +76,7 @@ class ScoreHead:
     config: PretrainedConfig | None = None
     pad_token_id: int | None = None
     tokens: tuple[str, str | None] | None = None
+    lengths: tuple[int, int] = ENCODER_LENGTHS
 
     def record(self) -> dict:
         """What `reranker_head.json` holds."""
@@ -178,7 +181,8 @@ def resolve_score_head(
     ids = relevance_token_ids(tokenizer, tokens, name_or_path) if tokens else None
     set_decoder_padding(tokenizer, name_or_path)
     tokenizer.chat_template = template.chat_template()
-    return ScoreHead(name, True, template, ids, base, config, tokenizer.pad_token_id, tokens)
+    lengths = preset.lengths if preset else DECODER_LENGTHS
+    return ScoreHead(name, True, template, ids, base, config, tokenizer.pad_token_id, tokens, lengths)
 
 
 def _refuse_decoder_settings(score_head: str | None, settings: dict, name: str, config: PretrainedConfig) -> None:

@@ -50,25 +50,28 @@ ENCODER_LENGTHS = (16, 128)
 DECODER_LENGTHS = (64, 448)
 
 
-def max_lengths(decoder: bool, q_max_len: int | None, p_max_len: int | None) -> tuple[int, int]:
-    """(q_max_len, p_max_len): the given ones, else the backbone's defaults (`ENCODER_LENGTHS`, `DECODER_LENGTHS`).
+def max_lengths(
+    q_max_len: int | None, p_max_len: int | None, defaults: tuple[int, int] = ENCODER_LENGTHS
+) -> tuple[int, int]:
+    """(q_max_len, p_max_len): the given ones, else `defaults` (a head's `ScoreHead.lengths`; the encoders' ones,
+    the smallest, where the head is not known yet).
 
     Example:
-        >>> max_lengths(True, None, 256)
+        >>> max_lengths(None, 256, DECODER_LENGTHS)
         (64, 256)
     """
-    q_default, p_default = DECODER_LENGTHS if decoder else ENCODER_LENGTHS
-    return q_default if q_max_len is None else q_max_len, p_default if p_max_len is None else p_max_len
+    return defaults[0] if q_max_len is None else q_max_len, defaults[1] if p_max_len is None else p_max_len
 
 
 @dataclass(frozen=True)
 class Preset:
-    """A published reranker's head, prompt (`template(tokenizer)`: prefix, pair, suffix, instruction) and relevance
-    tokens (true, false or None)."""
+    """A published reranker's head, prompt (`template(tokenizer)`: prefix, pair, suffix, instruction), relevance
+    tokens (true, false or None) and default query and passage lengths."""
 
     head: str
     tokens: tuple[str, str | None] | None
     template: Callable[[PreTrainedTokenizerBase], dict[str, str | None]]
+    lengths: tuple[int, int] = DECODER_LENGTHS
 
 
 def _qwen3_reranker(tokenizer: PreTrainedTokenizerBase) -> dict[str, str | None]:
@@ -98,7 +101,7 @@ def _special(tokenizer: PreTrainedTokenizerBase, name: str) -> str:
 PRESETS = {
     "qwen3-reranker": Preset("yes_no", YES_NO_TOKENS, _qwen3_reranker),
     "bge-reranker-v2-gemma": Preset("yes_no", ("Yes", None), _bge_reranker_v2_gemma),
-    "rankllama-v1": Preset("last_token", None, _rankllama_v1),
+    "rankllama-v1": Preset("last_token", None, _rankllama_v1, (32, 164)),  # Tevatron's (recipes/rankllama-lora.args)
 }
 
 

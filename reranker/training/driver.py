@@ -107,7 +107,7 @@ def build_trainer(
         model_args.cache_dir, model_args.model_revision,
     )  # fmt: skip
     # the lengths the run uses (an LLM head's defaults differ), as the model card and summary record them
-    data_args.q_max_len, data_args.p_max_len = max_lengths(head.decoder, data_args.q_max_len, data_args.p_max_len)
+    data_args.q_max_len, data_args.p_max_len = max_lengths(data_args.q_max_len, data_args.p_max_len, head.lengths)
     model = _load_model(model_args, training_args, head)
     with training_args.main_process_first(desc="loading training data"):
         rows = load_train_dataset(

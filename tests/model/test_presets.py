@@ -119,7 +119,9 @@ def test_llm_heads_default_to_longer_lengths(tiny_decoders, tiny_model_dir):
     decoder = Reranker.from_pretrained(str(tiny_decoders["qwen3"]), preset="qwen3-reranker").scorer.encoder
     encoder = Reranker.from_pretrained(str(tiny_model_dir)).scorer.encoder
     given = Reranker.from_pretrained(str(tiny_decoders["qwen3"]), score_head="yes_no", p_max_len=32).scorer.encoder
-    assert [(e.q_max_len, e.p_max_len) for e in (decoder, encoder, given)] == [(64, 448), (16, 128), (64, 32)]
+    rankllama = Reranker.from_pretrained(str(tiny_decoders["llama"]), preset="rankllama-v1").scorer.encoder
+    lengths = [(e.q_max_len, e.p_max_len) for e in (decoder, encoder, given, rankllama)]
+    assert lengths == [(64, 448), (16, 128), (64, 32), (32, 164)]
 
 
 def test_the_seq_cls_export_of_a_single_token_preset_scores_that_logit(tiny_decoders, tmp_path):
