@@ -132,3 +132,18 @@ def test_the_seq_cls_export_scores_logit_yes_minus_logit_no(merged, dev_pairs, t
                                        "scores with last_token\n")  # fmt: skip
     assert export_main(["--to", "seq_cls", "--model_name_or_path", yes_no, "--output_dir", str(out)]) == 2
     assert capsys.readouterr().err == f"error: --output_dir {out} exists and is not empty\n"
+
+
+@pytest.mark.slow
+def test_a_fully_fine_tuned_checkpoint_records_the_padding_too(tiny_decoders, train_file, tmp_path, dev_pairs):
+    from sentence_transformers import CrossEncoder
+
+    out = lora_run(tiny_decoders["llama"], train_file, tmp_path / "full", "last_token", lora_r=0,
+                   save_strategy="steps", save_steps=2)  # fmt: skip
+    for folder in (out, out / "checkpoint-2"):
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        assert json.loads((folder / "config.json").read_text())["pad_token_id"] == tokenizer.pad_token_id
+        assert tokenizer.pad_token == "<unk>"
+    ours = Reranker.from_pretrained(str(out), **LONG).predict(dev_pairs[:6])
+    theirs = CrossEncoder(str(out), device="cpu").predict(dev_pairs[:6], show_progress_bar=False)
+    np.testing.assert_allclose(theirs, ours, atol=1e-4)
