@@ -35,6 +35,7 @@ from reranker.model.heads import (
     ENCODER_LENGTHS,
     PRESETS,
     YES_NO_TOKENS,
+    Preset,
     check_preset,
     check_score_head,
     default_template,
@@ -198,7 +199,9 @@ def _refuse_decoder_settings(score_head: str | None, settings: dict, name: str, 
         raise ParameterError("{0} goes with the decoder heads (last_token, yes_no)", PROMPT_FLAGS.get(first, first))
 
 
-def _relevance_tokens(name: str, settings: dict, preset, recorded: dict) -> tuple[str, str | None] | None:
+def _relevance_tokens(
+    name: str, settings: dict, preset: Preset | None, recorded: dict
+) -> tuple[str, str | None] | None:
     """A yes_no head's (true, false) tokens: the flags' (no --false_token: the true token's logit alone), else
     the preset's, the checkpoint's record, Qwen3-Reranker's yes/no."""
     flags = [flag for flag in ("true_token", "false_token") if flag in settings]
