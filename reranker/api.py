@@ -26,10 +26,12 @@ from reranker.io.stamps import source_stamp
 from reranker.model.arguments import ModelArguments
 from reranker.model.backbone import (
     ScoreHead,
+    decoder_settings,
     load_scoring_model,
     pair_encoder_for,
     resolve_score_head,
 )
+from reranker.model.heads import max_lengths
 from reranker.model.loading import load_tokenizer
 from reranker.model.pair_encoding import check_max_lengths
 from reranker.model.precision import autocast_dtype, check_precision
@@ -98,8 +100,8 @@ class Reranker:
         name_or_path: str,
         *,
         tokenizer: str | None = None,
-        q_max_len: int = 16,
-        p_max_len: int = 128,
+        q_max_len: int | None = None,
+        p_max_len: int | None = None,
         device: str | torch.device | None = None,
         precision: str = "fp32",
         batch_size: int = 128,
@@ -114,6 +116,10 @@ class Reranker:
         pair_template: str | None = None,
         template_prefix: str | None = None,
         template_suffix: str | None = None,
+        instruction: str | None = None,
+        preset: str | None = None,
+        true_token: str | None = None,
+        false_token: str | None = None,
         attn_implementation: str | None = None,
     ) -> Reranker:
         """Load a reranker as `reranker_inference.py` does: a folder written by `train_reranker.py` (a LoRA
@@ -123,11 +129,18 @@ class Reranker:
         Args:
             name_or_path: model folder, adapter folder or Hub name.
             tokenizer: tokenizer folder or Hub name, if the model folder has none.
+            q_max_len, p_max_len: query and passage tokens kept (default: 16 and 128 for an encoder, the
+                reference's; 64 and 448 for an LLM reranker, whose prompt comes on top).
             torch_compile: compile the model with `torch.compile(dynamic=True)`.
             config_name, cache_dir, revision: as for `transformers`' `from_pretrained`.
             score_head: for a checkpoint that records none: "cls", "segment_cosine", "last_token" or "yes_no".
             pair_template, template_prefix, template_suffix: a decoder's prompt (default: the checkpoint's, else
                 its head's; see `reranker.model.prompt_template`).
+            instruction: a decoder's default task instruction (the `{instruction}` of its pair template).
+            preset: a published LLM reranker's head, prompt and tokens ("qwen3-reranker", "bge-reranker-v2-gemma",
+                "rankllama-v1"; see `reranker.model.heads`).
+            true_token, false_token: a yes_no head's relevance tokens (default "yes", "no"; no false token: the true
+                token's logit alone), each a single token of the vocabulary.
             attn_implementation: "sdpa" (default), "flash_attention_2" or "eager".
             The others: as for `Reranker(...)`. A decoder's weights are loaded in bf16/fp16 when that precision
             is asked for and the device has it (its score head stays fp32).
@@ -139,15 +152,20 @@ class Reranker:
         Example:
             >>> reranker = Reranker.from_pretrained("runs/minilm", precision="bf16", batch_size=64)
         """
-        check_max_lengths(q_max_len, p_max_len)
+        # checked before anything is read with the smaller (encoder) default lengths, again once the head is known
+        check_max_lengths(*max_lengths(q_max_len, p_max_len))
         check_precision(precision)
-        check_batching(batch_size, max_tokens_per_batch, pad_to_multiple_of, q_max_len + p_max_len)
+        check_batching(batch_size, max_tokens_per_batch, pad_to_multiple_of, sum(max_lengths(q_max_len, p_max_len)))
         cap_cpu_kernel_caches()
         tokenizer_name = tokenizer or name_or_path
         loaded_tokenizer = load_tokenizer(tokenizer_name, cache_dir, revision)
-        template = {"prefix": template_prefix, "pair": pair_template, "suffix": template_suffix}
+        template = decoder_settings(pair_template=pair_template, template_prefix=template_prefix,
+                                    template_suffix=template_suffix, instruction=instruction, preset=preset,
+                                    true_token=true_token, false_token=false_token)  # fmt: skip
         head = resolve_score_head(name_or_path, loaded_tokenizer, score_head, template, config_name, cache_dir,
                                   revision)  # fmt: skip
+        q_max_len, p_max_len = max_lengths(q_max_len, p_max_len, head.lengths)
+        check_batching(batch_size, max_tokens_per_batch, pad_to_multiple_of, q_max_len + p_max_len)
         dtype = autocast_dtype(precision, World.from_environment().device(None if device is None else str(device)))
         model = load_scoring_model(
             name_or_path,
@@ -178,6 +196,7 @@ class Reranker:
         pairs_or_queries: Sequence[Sequence[str]] | Sequence[str] | str,
         passages: Sequence[Passage] | None = None,
         *,
+        instruction: str | None = None,
         show_progress: bool = False,
     ) -> np.ndarray:
         """Score pairs: `predict(pairs)` with `(query, passage)` or `(query, title, text)` tuples, or
@@ -187,6 +206,8 @@ class Reranker:
         Args:
             pairs_or_queries: the pairs, or the queries.
             passages: the passages, when the first argument holds the queries.
+            instruction: the task instruction of these pairs (a decoder whose prompt has an `{instruction}`;
+                default: the model's).
             show_progress: show a tqdm bar.
 
         Returns:
@@ -198,10 +219,15 @@ class Reranker:
             (2,)
         """
         queries, titles, texts = _columns(pairs_or_queries, passages)
+        if instruction is not None and not self.scorer.encoder.takes_instruction:
+            raise ParameterError("{0}: the model's pair layout has no place for one (no {{instruction}} in its "
+                                 "prompt)", "instruction")  # fmt: skip
         scores = np.empty(len(queries), dtype=np.float32)
         encoder = self.scorer.encoder
         starts = range(0, len(queries), PREDICT_CHUNK)
-        chunks = prefetch(((s, encoder.encode(*(c[s : s + PREDICT_CHUNK] for c in (queries, titles, texts))))
+        instructions = [instruction] * len(queries)
+        chunks = prefetch(((s, encoder.encode(*(c[s : s + PREDICT_CHUNK] for c in (queries, titles, texts,
+                                                                                   instructions))))
                            for s in starts), depth=1)  # fmt: skip
         with tqdm(total=len(queries), desc="scoring", unit=" pairs", disable=not show_progress) as bar:
             for start, pairs in chunks:
@@ -210,7 +236,13 @@ class Reranker:
         return scores
 
     def rank(
-        self, query: str, passages: Sequence[Passage], top_k: int | None = None, *, show_progress: bool = False
+        self,
+        query: str,
+        passages: Sequence[Passage],
+        top_k: int | None = None,
+        *,
+        instruction: str | None = None,
+        show_progress: bool = False,
     ) -> list[tuple[int, float]]:
         """Rank passages for one query.
 
@@ -218,6 +250,7 @@ class Reranker:
             query: the query.
             passages: texts or `(title, text)` tuples.
             top_k: keep only the best `top_k` (default: all).
+            instruction: the query's task instruction (as for `predict`).
             show_progress: show a tqdm bar.
 
         Returns:
@@ -228,7 +261,7 @@ class Reranker:
             [1]
         """
         check_at_least("top_k", top_k, 1)
-        scores = self.predict(query, passages, show_progress=show_progress)
+        scores = self.predict(query, passages, instruction=instruction, show_progress=show_progress)
         order = np.argsort(-scores, kind="stable")[:top_k]
         return [(int(i), float(scores[i])) for i in order]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from reranker.api import Reranker
@@ -43,6 +43,8 @@ class BenchmarkSettings:
         precision, batch_size, q_max_len, p_max_len: the scoring's, as `Reranker.from_pretrained`.
         index_cache: where BM25 indexes are cached (default: `$RERANKER_CACHE/bm25`).
         score_head: the head of every model that records none (e.g. "yes_no" for Qwen3-Reranker checkpoints).
+        template: decoder prompt settings for every model (`Reranker.from_pretrained`'s `pair_template`,
+            `template_prefix`, `template_suffix`, `instruction`; e.g. this dataset's task instruction).
     """
 
     data: str
@@ -57,6 +59,7 @@ class BenchmarkSettings:
     p_max_len: int = 256
     index_cache: str | None = None
     score_head: str | None = None
+    template: dict[str, str | None] = field(default_factory=dict)
 
     def check(self) -> None:
         """ParameterError for a setting that cannot work, before anything is read or built."""
@@ -154,7 +157,7 @@ def _rerank(name: str, model: str, rerank_input: Path, out: Path, settings: Benc
     scores, run = out / "scores" / f"{name}.txt", out / "runs" / f"{name}.trec"
     reranker = Reranker.from_pretrained(model, q_max_len=settings.q_max_len, p_max_len=settings.p_max_len,
                                         precision=settings.precision, batch_size=settings.batch_size,
-                                        score_head=settings.score_head)  # fmt: skip
+                                        score_head=settings.score_head, **settings.template)  # fmt: skip
     reranker.rerank_file(rerank_input, scores)  # resumes a partial file, skips a complete one
     scored = read_summary(scores)
     job = fingerprint(stage="convert", scores=file_stamp(scores))

@@ -13,7 +13,9 @@ import argparse
 import time
 
 from reranker.cli.common import add_index_cache_flag, exits_on_bad_input, setup_logging
+from reranker.model.heads import DECODER_FLAGS
 from reranker.model.precision import precision_name
+from reranker.model.prompt_template import unescape_flag
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch_size", type=int, default=128, help="Pairs per forward pass (default: 128).")
     parser.add_argument("--score_head", default=None, help="The head of models that record none, e.g. yes_no for "
                         "Qwen3-Reranker (then give --models of that kind only).")  # fmt: skip
+    for flag in DECODER_FLAGS:
+        parser.add_argument(f"--{flag}", default=None, type=unescape_flag,
+                            help="Decoder models: their prompt, e.g. --instruction for this dataset's task (see "
+                            "train_reranker.py --help; \\n, \\t unescaped).")  # fmt: skip
     parser.add_argument("--q_max_len", type=int, default=32, help="Query tokens kept (default: 32).")
     parser.add_argument("--p_max_len", type=int, default=256, help="Passage tokens kept, title too (default: 256).")
     add_index_cache_flag(parser)
@@ -46,6 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = BenchmarkSettings(
         args.data, tuple(args.models), args.split, args.first_stage, args.depth, args.output_dir, precision,
         args.batch_size, args.q_max_len, args.p_max_len, args.index_cache, args.score_head,
+        {flag: getattr(args, flag) for flag in DECODER_FLAGS},
     )  # fmt: skip
     results = run_benchmark(settings)
     print(results.table)

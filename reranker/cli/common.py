@@ -44,7 +44,8 @@ def load_reranker(model_args, args):
         max_tokens_per_batch=args.max_tokens_per_batch, pad_to_multiple_of=args.pad_to_multiple_of,
         torch_compile=args.torch_compile, score_head=model_args.score_head, pair_template=model_args.pair_template,
         template_prefix=model_args.template_prefix, template_suffix=model_args.template_suffix,
-        attn_implementation=model_args.attn_implementation,
+        instruction=model_args.instruction, preset=model_args.preset, true_token=model_args.true_token,
+        false_token=model_args.false_token, attn_implementation=model_args.attn_implementation,
     )  # fmt: skip
 
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 from reranker.cli.common import exits_on_bad_input, setup_logging
 from reranker.io.errors import ParameterError
+from reranker.model.heads import DECODER_FLAGS
+from reranker.model.prompt_template import unescape_flag
 
 if TYPE_CHECKING:  # the training module imports torch: only once a teacher is needed
     from reranker.training.teacher_scores import Teacher
@@ -61,15 +63,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch_size", type=int, default=None,
         help="Pairs or texts per forward pass (default: 128; a bi-encoder on a CPU 32, where it is fastest).",
     )  # fmt: skip
-    parser.add_argument("--q_max_len", type=int, default=16, help="Cross-encoder: query tokens (default 16).")
-    parser.add_argument("--p_max_len", type=int, default=128, help="Cross-encoder: passage tokens (default 128).")
+    parser.add_argument("--q_max_len", type=int, default=None,
+                        help="Cross-encoder: query tokens (default 16; an LLM teacher: 64).")  # fmt: skip
+    parser.add_argument("--p_max_len", type=int, default=None,
+                        help="Cross-encoder: passage tokens (default 128; an LLM teacher: 448).")  # fmt: skip
     parser.add_argument("--tokenizer_name", default=None, help="Cross-encoder: tokenizer, if the folder has none.")
     parser.add_argument(
         "--score_head", default=None, help="Cross-encoder: for a checkpoint that records none, e.g. yes_no for a "
         "Qwen3-Reranker (an LLM teacher: see train_reranker.py --help for the heads).",
     )  # fmt: skip
-    for flag in ("pair_template", "template_prefix", "template_suffix"):
-        parser.add_argument(f"--{flag}", default=None, help="Decoder teacher: its prompt (see train_reranker.py).")
+    for flag in DECODER_FLAGS:
+        parser.add_argument(f"--{flag}", default=None, type=unescape_flag,
+                            help="Decoder teacher: its prompt (train_reranker.py --help).")  # fmt: skip
     parser.add_argument("--chunk_size", type=int, default=20000, help="Passages per chunk (whole rows).")
     parser.add_argument("--device", default=None, help="cuda, cuda:N or cpu (default: cuda if available).")
     return parser
@@ -134,8 +139,7 @@ def _loader(args: argparse.Namespace, source: str, teacher_type: str) -> Callabl
         return CrossEncoderTeacher(Reranker.from_pretrained(
             source, tokenizer=args.tokenizer_name, q_max_len=args.q_max_len, p_max_len=args.p_max_len,
             device=args.device, precision=precision, batch_size=args.batch_size or 128, score_head=args.score_head,
-            pair_template=args.pair_template, template_prefix=args.template_prefix,
-            template_suffix=args.template_suffix,
+            **{flag: getattr(args, flag) for flag in DECODER_FLAGS},
         ).scorer)  # fmt: skip
 
     return load

@@ -8,6 +8,7 @@ from reranker.inference.chunks import check_chunk_size, check_sharding
 from reranker.inference.scoring import check_batching
 from reranker.io.errors import ParameterError, literal, parameters_renamed
 from reranker.model.arguments import EncodingArguments, opt
+from reranker.model.heads import max_lengths
 from reranker.model.precision import precision_name
 
 # The library's names for the settings whose flags are the reference's
@@ -42,7 +43,7 @@ class ScoringArguments(EncodingArguments):
         super().__post_init__()
         with parameters_renamed(INFERENCE_FLAGS):
             check_batching(self.per_device_eval_batch_size, self.max_tokens_per_batch, self.pad_to_multiple_of,
-                           self.q_max_len + self.p_max_len)  # fmt: skip
+                           sum(max_lengths(self.q_max_len, self.p_max_len)))  # fmt: skip
             precision_name(self.fp16, self.bf16)
 
     @property

@@ -56,7 +56,8 @@ class EncodedChunk:
 def encode_blocks(encoder: GroupEncoder, blocks: Sequence[QueryBlock]) -> EncodedPairs:
     """Every candidate of the blocks, block after block, each query tokenized once."""
     passages = [[(c.title, c.text) for c in block.candidates] for block in blocks]
-    return encoder.encode_groups([block.query for block in blocks], passages)
+    instructions = [block.instruction for block in blocks]
+    return encoder.encode_groups([block.query for block in blocks], passages, instructions=instructions)
 
 
 def _encode(encoder: GroupEncoder, blocks: list[QueryBlock], input_lines: int, chunks_seen: int) -> EncodedChunk:

@@ -1,7 +1,8 @@
 """The rerank input file: one JSONL line per (query, candidate), grouped by query.
 
 Fields: `query_id`, `query`, `docid`, `text` (strings, required), `title` (string, optional) and `score` (the
-first-stage score, optional). This is the schema the reference's `data_script.py` declared.
+first-stage score, optional). This is the schema the reference's `data_script.py` declared. An LLM reranker also
+reads an optional `instruction` (the query's task instruction, the same on all its lines).
 """
 
 from __future__ import annotations
@@ -29,21 +30,27 @@ class RerankCandidate(NamedTuple):
     title: str
     text: str
     score: float
+    instruction: str | None = None
 
 
 @dataclass
 class QueryBlock:
-    """All candidates of one query; `last_line` is the input line of its last candidate."""
+    """All candidates of one query; `last_line` is the input line of its last candidate; `instruction`: the
+    query's own task instruction (None: the model's)."""
 
     query_id: str
     query: str
     candidates: list[RerankCandidate]
     last_line: int
+    instruction: str | None = None
 
 
 def format_candidate(candidate: RerankCandidate) -> str:
-    """One line of a rerank file, fields in schema order."""
-    return json.dumps(candidate._asdict(), ensure_ascii=False) + "\n"
+    """One line of a rerank file, fields in schema order (`instruction` only where there is one)."""
+    fields = candidate._asdict()
+    if fields["instruction"] is None:
+        del fields["instruction"]
+    return json.dumps(fields, ensure_ascii=False) + "\n"
 
 
 def parse_candidate(path: str | os.PathLike, line: int, text: str) -> RerankCandidate:
@@ -56,6 +63,7 @@ def parse_candidate(path: str | os.PathLike, line: int, text: str) -> RerankCand
         get_str(record, "title", path, line, required=False, nonempty=False),
         get_str(record, "text", path, line),
         get_float(record, "score", path, line, default=0.0),
+        get_str(record, "instruction", path, line) if record.get("instruction") is not None else None,
     )
 
 
@@ -63,7 +71,7 @@ def iter_query_blocks(path: str | os.PathLike, skip_lines: int = 0) -> Iterator[
     """Stream a rerank file one query at a time, checking that each query's candidates are contiguous,
     unique and share one query text. `skip_lines` resumes after that many lines (a block boundary)."""
     for qid, candidates, last_line in contiguous_blocks(_candidate_rows(path, skip_lines), path):
-        yield QueryBlock(qid, candidates[0].query, candidates, last_line)
+        yield QueryBlock(qid, candidates[0].query, candidates, last_line, candidates[0].instruction)
 
 
 def _candidate_rows(path: str | os.PathLike, skip_lines: int) -> Iterator[tuple[int, str, str, RerankCandidate]]:
@@ -72,6 +80,9 @@ def _candidate_rows(path: str | os.PathLike, skip_lines: int) -> Iterator[tuple[
         candidate = parse_candidate(path, line, text)
         if previous and candidate.query_id == previous.query_id and candidate.query != previous.query:
             raise InputError(path, line, f"query {candidate.query_id!r} has a different text than on earlier lines")
+        if previous and candidate.query_id == previous.query_id and candidate.instruction != previous.instruction:
+            raise InputError(path, line, f"query {candidate.query_id!r} has a different instruction than on earlier "
+                             "lines")  # fmt: skip
         yield line, candidate.query_id, candidate.docid, candidate
         previous = candidate
 
@@ -114,4 +125,5 @@ def _checked_rows(files: list[str], stamps: list) -> Iterator[dict]:
     """Generator for the Arrow cache; `stamps` only keys the cache."""
     for path in files:
         for block in iter_query_blocks(path):
-            yield from (candidate._asdict() for candidate in block.candidates)
+            yield from ({name: getattr(candidate, name) for name in (*FIELDS, SCORE_FIELD[0])}
+                        for candidate in block.candidates)  # fmt: skip

@@ -2,8 +2,9 @@
 
 Two row formats are read, told apart by their keys, in any file:
 - Tevatron: `{query_id, query, positive_passages: [{docid, title, text, score?}], negative_passages: [...]}`;
-- FlagEmbedding: `{query, pos: [text], neg: [text], pos_scores?, neg_scores?}` (other keys, such as `prompt`,
-  are ignored).
+- FlagEmbedding: `{query, pos: [text], neg: [text], pos_scores?, neg_scores?, prompt?}` (other keys are ignored).
+Either form may carry the query's task instruction for an LLM reranker's prompt: `instruction`, or FlagEmbedding's
+`prompt` (kept as `instruction`; None where the row has none).
 Either way a row is checked and turned into the Tevatron form, each passage with a `score` (the teacher's logit, a
 finite number) or None; a row has scores for all of its passages or for none. A local `.jsonl`/`.jsonl.gz` file or
 a folder of them is cached as Arrow; a Hub name (e.g. `Tevatron/msmarco-passage`) loads the split's raw data files.
@@ -24,7 +25,8 @@ from reranker.io.textio import JSON_SUFFIXES, iter_lines
 
 PASSAGE_LISTS = ("positive_passages", "negative_passages")
 FLAG_EMBEDDING_LISTS = {"positive_passages": ("pos", "pos_scores"), "negative_passages": ("neg", "neg_scores")}
-ROWS_VERSION = 2  # part of the Arrow cache key: bump when checked rows change shape
+INSTRUCTION_FIELDS = ("instruction", "prompt")  # ours, FlagEmbedding's
+ROWS_VERSION = 3  # part of the Arrow cache key: bump when checked rows change shape
 
 
 def train_features():
@@ -34,7 +36,8 @@ def train_features():
     passage = {name: datasets.Value("string") for name in ("docid", "title", "text")}
     passages = datasets.List({**passage, "score": datasets.Value("float64")})
     return datasets.Features({"query_id": datasets.Value("string"), "query": datasets.Value("string"),
-                              **{key: passages for key in PASSAGE_LISTS}})  # fmt: skip
+                              **{key: passages for key in PASSAGE_LISTS},
+                              "instruction": datasets.Value("string")})  # fmt: skip
 
 
 def _check_passages(record: dict, key: str, path: str | os.PathLike, line: int) -> list[dict]:
@@ -67,6 +70,7 @@ def _check_passages(record: dict, key: str, path: str | os.PathLike, line: int) 
 def _from_flag_embedding(record: dict, path: str | os.PathLike, line: int) -> dict:
     """A FlagEmbedding row in the Tevatron form (its passages have no ids or titles)."""
     row = {"query_id": "", "query": get_str(record, "query", path, line)}
+    row["instruction"] = row_instruction(record, path, line)
     for key, (texts_key, scores_key) in FLAG_EMBEDDING_LISTS.items():
         texts, scores = record.get(texts_key), record.get(scores_key)
         if not isinstance(texts, list) or not texts:
@@ -153,14 +157,24 @@ def check_train_row(record: dict, path: str | os.PathLike, line: int) -> dict:
         "query_id": get_str(record, "query_id", path, line, required=False, nonempty=False),
         "query": get_str(record, "query", path, line),
         **{key: _check_passages(record, key, path, line) for key in PASSAGE_LISTS},
+        "instruction": row_instruction(record, path, line),
     }
     _check_scores_complete(row, path, line)
     return row
 
 
+def row_instruction(record: dict, path: str | os.PathLike, line: int) -> str | None:
+    """A row's task instruction (`instruction`, else FlagEmbedding's `prompt`), or None."""
+    for key in INSTRUCTION_FIELDS:
+        if record.get(key) is not None:
+            return get_str(record, key, path, line)
+    return None
+
+
 def format_train_row(row: dict) -> str:
-    """One line of a Tevatron training JSONL."""
-    return json.dumps(row, ensure_ascii=False) + "\n"
+    """One line of a Tevatron training JSONL (`instruction` only where there is one)."""
+    fields = {key: value for key, value in row.items() if key != "instruction" or value is not None}
+    return json.dumps(fields, ensure_ascii=False) + "\n"
 
 
 def train_files(source: str | os.PathLike) -> list[Path]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from reranker.model.backbone import check_attention, check_score_head_name
+from reranker.model.backbone import check_attention, check_score_head_name, decoder_settings
+from reranker.model.heads import DECODER_FLAGS, check_preset, max_lengths
 from reranker.model.pair_encoding import check_max_lengths
-from reranker.model.prompt_template import check_pair_template
+from reranker.model.prompt_template import check_pair_template, unescape_flag
 
 
 def opt(default, help: str):
@@ -38,25 +39,49 @@ class ModelArguments:
     template_suffix: str | None = opt(
         None, "Decoder heads: text after the pair, tokenized on its own (last_token default: the EOS token)."
     )
+    preset: str | None = opt(
+        None, "A published LLM reranker's head, prompt and relevance tokens, as its model card's code sets them: "
+        "qwen3-reranker, bge-reranker-v2-gemma or rankllama-v1.",
+    )  # fmt: skip
+    true_token: str | None = opt(
+        None, "yes_no head: the token whose logit is the score (default: yes), a single token of the vocabulary."
+    )
+    false_token: str | None = opt(
+        None, "yes_no head: the token whose logit is subtracted (default: no; with --true_token and no --false_token: "
+        "the true token's logit alone).",
+    )  # fmt: skip
+    instruction: str | None = opt(
+        None, "Decoder heads: the task instruction, in the pair template's {instruction} (yes_no default: "
+        "Qwen3-Reranker's web-search one); a query's own `instruction` field (FlagEmbedding's `prompt`) overrides it. "
+        "In the template flags and here, \\n and \\t stand for a line break and a tab.",
+    )  # fmt: skip
     attn_implementation: str | None = opt(None, "Attention kernels: sdpa (default), flash_attention_2 or eager.")
 
     def __post_init__(self) -> None:
+        for name in ("pair_template", "template_prefix", "template_suffix", "instruction"):
+            setattr(self, name, unescape_flag(getattr(self, name)))
         check_score_head_name(self.score_head)
+        check_preset(self.preset)
         check_attention(self.attn_implementation)
         if self.pair_template is not None:
             check_pair_template(self.pair_template)
 
     @property
     def template(self) -> dict[str, str | None]:
-        """The decoder template parts given (None: not given)."""
-        return {"prefix": self.template_prefix, "pair": self.pair_template, "suffix": self.template_suffix}
+        """The decoder settings given (None: not given), as `resolve_score_head` takes them."""
+        return decoder_settings(**{flag: getattr(self, flag) for flag in DECODER_FLAGS})
 
 
 @dataclass
 class EncodingArguments:
-    q_max_len: int = opt(16, "Query tokens kept (before the pair's special tokens).")
-    p_max_len: int = opt(128, "Passage tokens kept (title + text).")
+    q_max_len: int | None = opt(
+        None, "Query tokens kept (before the pair's special tokens or the prompt). Default: 16 for encoders (the "
+        "reference's), 64 for LLM heads (their prompt comes on top; --preset rankllama-v1: 32).",
+    )  # fmt: skip
+    p_max_len: int | None = opt(
+        None, "Passage tokens kept (title + text). Default: 128 for encoders, 448 for LLM heads (rankllama-v1: 164)."
+    )
     passage_field_separator: str = opt(" ", "Text between a passage's title and text.")
 
     def __post_init__(self) -> None:
-        check_max_lengths(self.q_max_len, self.p_max_len)
+        check_max_lengths(*max_lengths(self.q_max_len, self.p_max_len))

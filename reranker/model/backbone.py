@@ -28,25 +28,34 @@ from transformers import (
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 from reranker.io.errors import ParameterError, literal
-from reranker.model.decoder_heads import DECODER_HEADS, with_decoder_head, yes_no_token_ids
+from reranker.model.decoder_heads import with_decoder_head
+from reranker.model.heads import (
+    DECODER_HEADS,
+    DECODER_LENGTHS,
+    ENCODER_LENGTHS,
+    PRESETS,
+    YES_NO_TOKENS,
+    Preset,
+    check_preset,
+    check_score_head,
+    default_template,
+    relevance_token_ids,
+)
 from reranker.model.loading import load_cross_encoder, model_file
 from reranker.model.lora import ADAPTER_CONFIG, adapter_base, load_adapter
+from reranker.model.padding import set_decoder_padding
 from reranker.model.pair_encoding import GroupEncoder, PairEncoder
 from reranker.model.prompt_template import (
-    LAST_TOKEN_PAIR,
-    QWEN3_RERANKER_PAIR,
-    QWEN3_RERANKER_PREFIX,
-    QWEN3_RERANKER_SUFFIX,
     PromptEncoder,
     PromptTemplate,
-    leading_special_text,
 )
-from reranker.model.segment_cosine import SCORE_HEADS, check_score_head
 
 HEAD_RECORD = "reranker_head.json"
-ALL_SCORE_HEADS = SCORE_HEADS + DECODER_HEADS
 ATTENTION_IMPLEMENTATIONS = ("sdpa", "flash_attention_2", "eager")
-TEMPLATE_FLAGS = {"prefix": "template_prefix", "pair": "pair_template", "suffix": "template_suffix"}
+# a decoder's prompt parts and the flags that give them (the other decoder settings are named as their flags:
+# preset, true_token, false_token)
+PROMPT_FLAGS = {"prefix": "template_prefix", "pair": "pair_template", "suffix": "template_suffix",
+                "instruction": "instruction"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -54,20 +63,26 @@ class ScoreHead:
     """How a checkpoint scores a pair.
 
     `name`: "cls", "segment_cosine", "last_token", "yes_no", or None (an encoder's own head). `template`: a
-    decoder's prompt. `yes_no_token_ids`: ("yes", "no") ids of a yes_no head. `adapter_of`: the base model when the
-    checkpoint is a LoRA adapter folder. `decoder`: the backbone is a decoder LLM. `config`: the backbone's config.
+    decoder's prompt. `yes_no_token_ids`: (true, false or None) token ids of a yes_no head; `tokens`: those tokens.
+    `adapter_of`: the base model when the checkpoint is a LoRA adapter folder. `decoder`: the backbone is a decoder
+    LLM. `config`: the backbone's config. `pad_token_id`: a decoder's padding id (not its EOS), written into the
+    config of every checkpoint. `lengths`: the default (q_max_len, p_max_len) (`heads.max_lengths`).
     """
 
     name: str | None
     decoder: bool = False
     template: PromptTemplate | None = None
-    yes_no_token_ids: tuple[int, int] | None = None
+    yes_no_token_ids: tuple[int, int | None] | None = None
     adapter_of: str | None = None
     config: PretrainedConfig | None = None
+    pad_token_id: int | None = None
+    tokens: tuple[str, str | None] | None = None
+    lengths: tuple[int, int] = ENCODER_LENGTHS
 
     def record(self) -> dict:
         """What `reranker_head.json` holds."""
-        return {"score_head": self.name, "template": self.template.to_dict() if self.template else None}
+        record = {"score_head": self.name, "template": self.template.to_dict() if self.template else None}
+        return {**record, "tokens": list(self.tokens)} if self.tokens else record
 
 
 def is_decoder_config(config: PretrainedConfig) -> bool:
@@ -78,9 +93,20 @@ def is_decoder_config(config: PretrainedConfig) -> bool:
     )
 
 
+def decoder_settings(**flags: str | None) -> dict[str, str | None]:
+    """The `template` argument of `resolve_score_head` from decoder flags named as `heads.DECODER_FLAGS` are.
+
+    Example:
+        >>> decoder_settings(pair_template="{query} {text}", preset=None)
+        {'pair': '{query} {text}', 'preset': None}
+    """
+    parts = {flag: part for part, flag in PROMPT_FLAGS.items()}
+    return {parts.get(flag, flag): value for flag, value in flags.items()}
+
+
 def check_score_head_name(score_head: str | None) -> None:
     """ParameterError unless `score_head` is None or one of every backbone's heads."""
-    check_score_head(score_head, ALL_SCORE_HEADS)
+    check_score_head(score_head)
 
 
 def read_head_record(name_or_path: str) -> dict:
@@ -105,14 +131,16 @@ def resolve_score_head(
     revision: str | None = None,
 ) -> ScoreHead:
     """Decide backbone, head and template of `name_or_path` from its config, its record and the settings given,
-    reading no weights. A decoder's tokenizer gets its EOS as padding token when it has none.
+    reading no weights. A decoder's tokenizer gets a padding token that is not its EOS (`decoder_pad_token`) and
+    the prompt as its chat template (`PromptTemplate.chat_template`), so the checkpoints written with it score the
+    same in plain transformers and sentence-transformers.
 
     Args:
         name_or_path: model folder, adapter folder or Hub name.
         tokenizer: its tokenizer.
         score_head: asked-for head (None: the checkpoint's own).
-        template: decoder prompt parts given ({"prefix", "pair", "suffix"}; None values: the checkpoint's or the
-            head's default).
+        template: decoder settings given: prompt parts ("prefix", "pair", "suffix", "instruction"), "preset",
+            "true_token", "false_token" (None values: the checkpoint's, the preset's or the head's default).
 
     Returns:
         The `ScoreHead`. Settings that cannot work are a ParameterError naming the setting.
@@ -122,26 +150,72 @@ def resolve_score_head(
         '<|im_end|>'
     """
     check_score_head_name(score_head)
-    given = {key: value for key, value in (template or {}).items() if value is not None}
+    settings = {key: value for key, value in (template or {}).items() if value is not None}
+    check_preset(settings.get("preset"))
     base = adapter_base(name_or_path, model_file(name_or_path, ADAPTER_CONFIG))
     config = AutoConfig.from_pretrained(config_name or base or name_or_path, cache_dir=cache_dir, revision=revision)
     if not is_decoder_config(config):
-        if score_head in DECODER_HEADS:
-            raise ParameterError(f"{{0}} {score_head} needs a decoder LLM, and {literal(name_or_path)} is "
-                                 f"{literal(config.model_type)}", "score_head")  # fmt: skip
-        if given:
-            raise ParameterError("{0} goes with the decoder heads (last_token, yes_no)", TEMPLATE_FLAGS[min(given)])
+        _refuse_decoder_settings(score_head, settings, name_or_path, config)
         return ScoreHead(score_head, adapter_of=base, config=config)
     record = read_head_record(name_or_path)
-    name = score_head or record.get("score_head") or _default_decoder_head(config, name_or_path)
+    preset = PRESETS.get(settings.get("preset"))
+    if preset and score_head not in (None, preset.head):
+        raise ParameterError(f"{{0}} {score_head} does not go with {{1}} {settings['preset']} (a {preset.head} "
+                             "model)", "score_head", "preset")  # fmt: skip
+    name = (
+        score_head
+        or (preset and preset.head)
+        or record.get("score_head")
+        or _default_decoder_head(config, name_or_path)
+    )
     if name not in DECODER_HEADS:
         raise ParameterError(f"{{0}} {name}: {literal(name_or_path)} is a decoder LLM ({literal(config.model_type)}); "
                              "use last_token or yes_no", "score_head")  # fmt: skip
-    _ensure_padding(tokenizer, name_or_path)
-    recorded = record.get("template") if record.get("score_head") == name else None
-    parts = {**(recorded or _default_template(name, tokenizer, name_or_path, given)), **given}
-    ids = yes_no_token_ids(tokenizer, name_or_path) if name == "yes_no" else None
-    return ScoreHead(name, True, PromptTemplate(**parts), ids, base, config)
+    given = {part: settings[part] for part in PROMPT_FLAGS if part in settings}
+    recorded = record if record.get("score_head") == name else {}
+    parts = {**(preset.template(tokenizer) if preset else recorded.get("template")
+                or default_template(name, tokenizer, name_or_path, given)), **given}  # fmt: skip
+    if "instruction" not in given and "{instruction}" not in parts["pair"]:
+        parts["instruction"] = None  # a pair template given without a place for the default instruction
+    template = PromptTemplate(**parts)
+    tokens = _relevance_tokens(name, settings, preset, recorded)
+    ids = relevance_token_ids(tokenizer, tokens, name_or_path) if tokens else None
+    set_decoder_padding(tokenizer, name_or_path)
+    tokenizer.chat_template = template.chat_template()
+    lengths = preset.lengths if preset else DECODER_LENGTHS
+    return ScoreHead(name, True, template, ids, base, config, tokenizer.pad_token_id, tokens, lengths)
+
+
+def _refuse_decoder_settings(score_head: str | None, settings: dict, name: str, config: PretrainedConfig) -> None:
+    """ParameterError for a decoder-only setting on an encoder."""
+    if score_head in DECODER_HEADS:
+        raise ParameterError(f"{{0}} {score_head} needs a decoder LLM, and {literal(name)} is "
+                             f"{literal(config.model_type)}", "score_head")  # fmt: skip
+    if "preset" in settings:
+        raise ParameterError(f"{{0}} {settings['preset']} needs a decoder LLM, and {literal(name)} is "
+                             f"{literal(config.model_type)}", "preset")  # fmt: skip
+    if settings:
+        first = min(settings)
+        raise ParameterError("{0} goes with the decoder heads (last_token, yes_no)", PROMPT_FLAGS.get(first, first))
+
+
+def _relevance_tokens(
+    name: str, settings: dict, preset: Preset | None, recorded: dict
+) -> tuple[str, str | None] | None:
+    """A yes_no head's (true, false) tokens: the flags' (no --false_token: the true token's logit alone), else
+    the preset's, the checkpoint's record, Qwen3-Reranker's yes/no."""
+    flags = [flag for flag in ("true_token", "false_token") if flag in settings]
+    if name != "yes_no":
+        if flags:
+            raise ParameterError("{0} goes with {1} yes_no", flags[0], "score_head")
+        return None
+    if flags:
+        if "true_token" not in settings:
+            raise ParameterError("{0} needs {1} (the token whose logit the score adds)", "false_token", "true_token")
+        return settings["true_token"], settings.get("false_token")
+    if preset:
+        return preset.tokens
+    return tuple(recorded["tokens"]) if recorded.get("tokens") else YES_NO_TOKENS
 
 
 def _default_decoder_head(config: PretrainedConfig, name: str) -> str:
@@ -151,24 +225,6 @@ def _default_decoder_head(config: PretrainedConfig, name: str) -> str:
         f"{{0}}: {literal(name)} is a causal LM that records no score head; give {{0}} yes_no (a "
         "Qwen3-Reranker-style model, scored zero-shot) or last_token (a new linear head, to train)", "score_head",
     )  # fmt: skip
-
-
-def _default_template(score_head: str, tokenizer, name: str, given: dict) -> dict[str, str]:
-    if score_head == "yes_no":
-        return {"prefix": QWEN3_RERANKER_PREFIX, "pair": QWEN3_RERANKER_PAIR, "suffix": QWEN3_RERANKER_SUFFIX}
-    if tokenizer.eos_token is None and "suffix" not in given:
-        raise ParameterError(f"{{0}} last_token: the tokenizer of {literal(name)} has no EOS token to end a pair "
-                             "with; give {1}", "score_head", "template_suffix")  # fmt: skip
-    return {"prefix": leading_special_text(tokenizer), "pair": LAST_TOKEN_PAIR, "suffix": tokenizer.eos_token or ""}
-
-
-def _ensure_padding(tokenizer: PreTrainedTokenizerBase, name: str) -> None:
-    """A pad token for a decoder's tokenizer (its EOS): padding is right-sided and masked, so its id never counts."""
-    if tokenizer.pad_token is not None:
-        return
-    if tokenizer.eos_token is None:
-        raise ParameterError(f"{{0}} {literal(name)} has neither a padding nor an EOS token", "tokenizer")
-    tokenizer.pad_token = tokenizer.eos_token
 
 
 def pair_encoder_for(
@@ -222,6 +278,7 @@ def _load_decoder(source, head, cache_dir, revision, dtype, attn_implementation,
     config = copy.deepcopy(head.config)  # read by resolve_score_head (config_name's, or the source's)
     if head.name == "last_token":
         config.num_labels = 1
+    config.pad_token_id = head.pad_token_id  # transformers' own forward finds the last token by it
     model = auto.from_pretrained(
         source, config=config, cache_dir=cache_dir, revision=revision, dtype=dtype or torch.float32,
         attn_implementation=attn_implementation or "sdpa",

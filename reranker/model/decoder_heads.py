@@ -5,9 +5,10 @@
   id, which is wrong wherever the pad token is the EOS the template ends with (Qwen's, and any tokenizer given EOS
   as pad), so the forward here reads it from the attention mask.
 - `yes_no` (Qwen3-Reranker): a causal LM's logit of "yes" minus its logit of "no" at the last real token, i.e.
-  log P(yes) - log P(no); sigmoid(score) is the reference code's P(yes) of the softmax over (no, yes). Only those
-  two rows of the LM head are computed (the full vocabulary's logits at every position would dwarf the model's
-  memory at reranking batch sizes).
+  log P(yes) - log P(no); sigmoid(score) is the reference code's P(yes) of the softmax over (no, yes). The tokens
+  are settings (`reranker.model.heads`); with no false token the score is the true token's logit alone
+  (bge-reranker-v2-gemma). Only those rows of the LM head are computed (the full vocabulary's logits at every
+  position would dwarf the model's memory at reranking batch sizes).
 
 Both compute the head in fp32 (bf16 scores tie, see `head_in_fp32`). A loaded model keeps its transformers class
 and gets this forward by a subclass of the same name, so `save_pretrained` writes a checkpoint any transformers
@@ -19,12 +20,10 @@ from __future__ import annotations
 import functools
 
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from reranker.io.errors import ParameterError, literal
-
-DECODER_HEADS = ("last_token", "yes_no")
 
 
 def last_token_states(states: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
@@ -60,7 +59,7 @@ class LastTokenScoring:
 class YesNoScoring:
     """The `yes_no` forward, mixed into a `...ForCausalLM` class; `yes_no_token_ids` is set on the instance."""
 
-    yes_no_token_ids: tuple[int, int]
+    yes_no_token_ids: tuple[int, int | None]
 
     def forward(self, input_ids=None, attention_mask=None, **kwargs) -> SequenceClassifierOutput:
         last = _final_states(self, input_ids, attention_mask, kwargs)
@@ -69,14 +68,14 @@ class YesNoScoring:
 
     def _yes_minus_no(self, last: torch.Tensor) -> torch.Tensor:
         head = self.get_output_embeddings()
-        rows = torch.tensor(self.yes_no_token_ids, device=last.device)
+        rows = torch.tensor([i for i in self.yes_no_token_ids if i is not None], device=last.device)
         logits = last.float() @ head.weight[rows].float().T
         if getattr(head, "bias", None) is not None:
             logits = logits + head.bias[rows].float()
         cap = getattr(self.config, "final_logit_softcapping", None)  # Gemma 2 caps its logits: so must we
         if cap:
             logits = torch.tanh(logits / cap) * cap
-        return (logits[:, 0] - logits[:, 1])[:, None]
+        return (logits[:, 0] - logits[:, 1] if logits.shape[1] == 2 else logits[:, 0])[:, None]
 
 
 @functools.cache
@@ -85,14 +84,16 @@ def _scoring_class(base: type, mixin: type) -> type:
     return type(base.__name__, (mixin, base), {"__module__": base.__module__, "__qualname__": base.__qualname__})
 
 
-def with_decoder_head(model: PreTrainedModel, score_head: str, yes_no_token_ids: tuple[int, int] | None = None):
+def with_decoder_head(
+    model: PreTrainedModel, score_head: str, yes_no_token_ids: tuple[int, int | None] | None = None
+) -> PreTrainedModel:
     """`model` (loaded by transformers) scoring with `score_head`; its score layer kept in fp32.
 
     Args:
         model: a `...ForSequenceClassification` model with one label (`last_token`) or a `...ForCausalLM`
             (`yes_no`).
         score_head: "last_token" or "yes_no".
-        yes_no_token_ids: the ids of "yes" and "no" (`yes_no`).
+        yes_no_token_ids: the ids of the true and false tokens (`yes_no`; false None: the true token's logit).
 
     Returns:
         The same model object, its forward returning `logits` of shape (pairs, 1).
@@ -107,19 +108,3 @@ def with_decoder_head(model: PreTrainedModel, score_head: str, yes_no_token_ids:
         model.__class__ = _scoring_class(type(model), YesNoScoring)
         model.yes_no_token_ids = yes_no_token_ids
     return model
-
-
-def yes_no_token_ids(tokenizer: PreTrainedTokenizerBase, name: str) -> tuple[int, int]:
-    """The ids of "yes" and "no" as single tokens (the Qwen3-Reranker reference's `convert_tokens_to_ids`).
-
-    Returns:
-        (yes id, no id); a ParameterError naming `name` when the vocabulary lacks either as one token.
-    """
-    ids = []
-    for word in ("yes", "no"):
-        token_id = tokenizer.convert_tokens_to_ids(word)
-        if token_id is None or token_id == tokenizer.unk_token_id or tokenizer.convert_ids_to_tokens(token_id) != word:
-            raise ParameterError(f"{{0}} yes_no: the vocabulary of {literal(name)} has no single token {word!r}",
-                                 "score_head")  # fmt: skip
-        ids.append(token_id)
-    return ids[0], ids[1]

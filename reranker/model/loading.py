@@ -16,8 +16,11 @@ from transformers import (
 )
 
 from reranker.io.errors import ParameterError, check_fraction, literal
-from reranker.model.segment_cosine import BertForSegmentCosine, check_score_head, segment_cosine_config
+from reranker.model.heads import ENCODER_HEADS, check_score_head
+from reranker.model.segment_cosine import BertForSegmentCosine, segment_cosine_config
 
+# sentence-transformers' CrossEncoder(path) returns the raw logit (our score), not its sigmoid, with this in config
+RAW_LOGIT_ACTIVATION = {"activation_fn": "torch.nn.modules.linear.Identity"}
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model")
 logger = logging.getLogger(__name__)
 
@@ -66,7 +69,7 @@ def load_cross_encoder(
     Example:
         >>> model = load_cross_encoder("bert-base-uncased", dropout=0.0)  # every dropout layer off
     """
-    check_score_head(score_head)
+    check_score_head(score_head, ENCODER_HEADS)
     config = AutoConfig.from_pretrained(
         config_name or model_name_or_path, num_labels=1, cache_dir=cache_dir, revision=revision
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,6 +22,8 @@ from tokenizers import normalizers
 from transformers import PreTrainedTokenizerBase
 
 from reranker.io.errors import ParameterError, check_at_least, literal
+
+logger = logging.getLogger(__name__)
 
 
 def check_max_lengths(q_max_len: int, p_max_len: int) -> None:
@@ -171,30 +174,54 @@ def flatten_token_lists(lists: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.
 class GroupEncoder:
     """Encodes (query, passage) pairs into `EncodedPairs`, a part of about `pairs_per_call` pairs at a time; what a
     pair's tokens are is the subclass's `_encode_part` (`PairEncoder`: BERT-style; `PromptEncoder`: a decoder's
-    template). Both have `q_max_len`, `p_max_len`, `separator`, `pad_token_id`, `uses_token_types` and
-    `longest_pair` (an upper bound of a pair's tokens)."""
+    template). Both have `q_max_len`, `p_max_len`, `separator`, `pad_token_id`, `uses_token_types`,
+    `longest_pair` (an upper bound of a pair's tokens, with the default instruction) and `takes_instruction`
+    (whether a query's own instruction has a place in the pair)."""
+
+    takes_instruction = False
+    warned_of_instructions = False
 
     def encode_groups(
-        self, queries: Sequence[str], passages: Sequence[Sequence[tuple[str, str]]], pairs_per_call: int = 4096
+        self,
+        queries: Sequence[str],
+        passages: Sequence[Sequence[tuple[str, str]]],
+        pairs_per_call: int = 4096,
+        instructions: Sequence[str | None] | None = None,
     ) -> EncodedPairs:
         """Encode each query with each of its (title, text) passages, group after group, tokenizing about
         `pairs_per_call` pairs at a time: the tokenizer's encodings (tokens, offsets, masks) for a whole chunk
-        would take many times the memory of the result."""
+        would take many times the memory of the result. `instructions`: each query's own (None: the default);
+        where the pair has no place for one (an encoder; a prompt without `{instruction}`) they are left out, with
+        one warning: a query's field is data for the prompts that use it (FlagEmbedding rows carry a `prompt`)."""
+        instructions = list(instructions) if instructions is not None else [None] * len(queries)
+        if not self.takes_instruction and not self.warned_of_instructions and any(instructions):
+            logger.warning("the queries' instruction fields are not used: the model's pair layout has no place "
+                           "for an instruction")  # fmt: skip
+            self.warned_of_instructions = True
         parts, start = [], 0
         while start < len(queries):
             end, size = start, 0
             while end < len(queries) and (end == start or size + len(passages[end]) <= pairs_per_call):
                 size += len(passages[end])
                 end += 1
-            parts.append(self._encode_part(queries[start:end], passages[start:end]))
+            parts.append(self._encode_part(queries[start:end], passages[start:end], instructions[start:end]))
             start = end
         return EncodedPairs.concatenate(parts, self.uses_token_types)
 
-    def encode(self, queries: Sequence[str], titles: Sequence[str], texts: Sequence[str]) -> EncodedPairs:
-        """Encode aligned lists of queries and passages."""
-        return self.encode_groups(queries, [[passage] for passage in zip(titles, texts, strict=True)])
+    def encode(
+        self,
+        queries: Sequence[str],
+        titles: Sequence[str],
+        texts: Sequence[str],
+        instructions: Sequence[str | None] | None = None,
+    ) -> EncodedPairs:
+        """Encode aligned lists of queries and passages (and each pair's instruction, None: the default)."""
+        pairs = [[passage] for passage in zip(titles, texts, strict=True)]
+        return self.encode_groups(queries, pairs, instructions=instructions)
 
-    def _encode_part(self, queries: Sequence[str], passages: Sequence[Sequence[tuple[str, str]]]) -> EncodedPairs:
+    def _encode_part(
+        self, queries: Sequence[str], passages: Sequence[Sequence[tuple[str, str]]], instructions: Sequence
+    ) -> EncodedPairs:
         raise NotImplementedError
 
 
@@ -249,7 +276,9 @@ class PairEncoder(GroupEncoder):
         ]
         return ids, types
 
-    def _encode_part(self, queries: Sequence[str], passages: Sequence[Sequence[tuple[str, str]]]) -> EncodedPairs:
+    def _encode_part(
+        self, queries: Sequence[str], passages: Sequence[Sequence[tuple[str, str]]], instructions: Sequence
+    ) -> EncodedPairs:
         flat = [passage_text(title, text, self.separator) for group in passages for title, text in group]
         pair_query = np.repeat(np.arange(len(queries)), [len(group) for group in passages])
         return self._assemble(*self._queries(queries), *self._passages(flat), pair_query)

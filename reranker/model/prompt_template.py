@@ -13,6 +13,7 @@ case `{title}` and `{text}` are the two fields.
 from __future__ import annotations
 
 import copy
+import json
 import string
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -36,17 +37,18 @@ QWEN3_RERANKER_PREFIX = (
     'provided. Note that the answer can only be "yes" or "no".<|im_end|>\n<|im_start|>user\n'
 )
 QWEN3_RERANKER_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
-QWEN3_RERANKER_PAIR = f"<Instruct>: {QWEN3_RERANKER_INSTRUCTION}\n<Query>: {{query}}\n<Document>: {{text}}"
+QWEN3_RERANKER_PAIR = "<Instruct>: {instruction}\n<Query>: {query}\n<Document>: {text}"
 QWEN3_RERANKER_SUFFIX = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
 # RankLLaMA's input (Ma et al., 2023; Tevatron's --query_prefix "query: " --passage_prefix "document: "
 # --append_eos_token): the tokenizer's own leading tokens (Llama's BOS), the pair, EOS last
 LAST_TOKEN_PAIR = "query: {query} document: {text}"
-PLACEHOLDERS = ("query", "title", "text")
+PLACEHOLDERS = ("query", "title", "text", "instruction")
 
 
 @dataclass(frozen=True)
 class PromptTemplate:
-    """The three parts of a decoder reranker's input (see the module docstring).
+    """The three parts of a decoder reranker's input (see the module docstring), and the task instruction that
+    fills the pair's `{instruction}` placeholder unless a query brings its own.
 
     Example:
         >>> PromptTemplate("", "query: {query} document: {text}", "</s>").format("q", "", "p")
@@ -56,22 +58,58 @@ class PromptTemplate:
     prefix: str
     pair: str
     suffix: str
+    instruction: str | None = None
 
     def __post_init__(self) -> None:
         check_pair_template(self.pair)
+        if self.has_instruction and self.instruction is None:
+            raise ParameterError("{0} has an {{instruction}} placeholder: give {1}", "pair_template", "instruction")
+        if self.instruction is not None and not self.has_instruction:
+            raise ParameterError(f"{{0}} {literal(repr(self.instruction)):.80}: the prompt has no place for one (no "
+                                 "{{instruction}} placeholder in {1})", "instruction", "pair_template")  # fmt: skip
+
+    @property
+    def has_instruction(self) -> bool:
+        return "instruction" in template_fields(self.pair)
 
     @property
     def has_title(self) -> bool:
         return "title" in template_fields(self.pair)
 
-    def format(self, query: str, title: str, text: str, separator: str = " ") -> tuple[str, str, str]:
-        """(prefix, the filled-in pair text, suffix) of one pair."""
+    def format(
+        self, query: str, title: str, text: str, separator: str = " ", instruction: str | None = None
+    ) -> tuple[str, str, str]:
+        """(prefix, the filled-in pair text, suffix) of one pair; `instruction` replaces the template's own."""
+        fields = {"query": query, "instruction": self.instruction if instruction is None else instruction}
         if self.has_title:
-            return self.prefix, self.pair.format(query=query, title=title, text=text), self.suffix
-        return self.prefix, self.pair.format(query=query, text=passage_text(title, text, separator)), self.suffix
+            fields.update(title=title, text=text)
+        else:
+            fields["text"] = passage_text(title, text, separator)
+        return self.prefix, self.pair.format(**fields), self.suffix
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
+
+    def chat_template(self) -> str:
+        """The prompt as a Jinja chat template over a `query` and a `document` message (sentence-transformers'
+        CrossEncoder renders a pair so; `{title}` is empty there): saved with a checkpoint's tokenizer, it gives
+        `apply_chat_template` and `CrossEncoder(path)` the text this template makes of the pair.
+
+        Example:
+            >>> PromptTemplate("", "q: {query} d: {text}", "</s>").chat_template()[-46:]
+            '{{- "q: " ~ query ~ " d: " ~ text ~ "</s>" -}}'
+        """
+        pieces = [json.dumps(self.prefix)]
+        for literal_text, field, _, _ in string.Formatter().parse(self.pair):
+            pieces += [json.dumps(literal_text), field if field in ("query", "text", "instruction") else None]
+        pieces.append(json.dumps(self.suffix))
+        expression = " ~ ".join(piece for piece in pieces if piece and piece != '""')
+        roles = "".join(f'{{%- set {name} = messages | selectattr("role", "eq", "{role}") | map(attribute="content")'
+                        " | first -%}" for name, role in (("query", "query"), ("text", "document")))  # fmt: skip
+        if self.has_instruction:  # a system message (CrossEncoder's `prompt=`) replaces the default instruction
+            roles += ('{%- set instruction = messages | selectattr("role", "eq", "system") | map(attribute="content")'
+                      f" | first | default({json.dumps(self.instruction)}, true) -%}}")  # fmt: skip
+        return f"{roles}{{{{- {expression} -}}}}"
 
 
 def template_fields(pair: str) -> list[str]:
@@ -92,8 +130,19 @@ def check_pair_template(pair: str) -> None:
         problem = f"unknown placeholder {{{unknown[0]}}}" if unknown else f"no {{{missing[0]}}} placeholder"
         raise ParameterError(
             f"{{0}} {literal(repr(pair))}: {literal(problem)}; it needs {{{{query}}}} and {{{{text}}}} "
-            "(and may have {{{{title}}}})", "pair_template",
+            "(and may have {{{{title}}}} and {{{{instruction}}}})", "pair_template",
         )  # fmt: skip
+
+
+def unescape_flag(value: str | None) -> str | None:
+    """A template or instruction flag with `\\n` and `\\t` as the line break and tab they stand for (a shell
+    passes them as a backslash and a letter).
+
+    Example:
+        >>> unescape_flag("<Query>: {query}\\n<Document>: {text}")
+        '<Query>: {query}\n<Document>: {text}'
+    """
+    return None if value is None else value.replace("\\n", "\n").replace("\\t", "\t")
 
 
 def leading_special_text(tokenizer: PreTrainedTokenizerBase) -> str:
@@ -145,7 +194,8 @@ class PromptEncoder(GroupEncoder):
         self.backend.no_truncation()
         self.prefix_ids = self._ids(template.prefix)
         self.suffix_ids = self._ids(template.suffix)
-        literal_ids = self._ids(template.pair.format(query="", title="", text=""))
+        self.takes_instruction = template.has_instruction
+        literal_ids = self._ids(template.format("", "", "", separator)[1])
         self.longest_pair = len(self.prefix_ids) + len(literal_ids) + len(self.suffix_ids) + q_max_len + p_max_len
         self._queries = TextCutter(tokenizer, q_max_len)
         self._passages = TextCutter(tokenizer, p_max_len)
@@ -153,7 +203,9 @@ class PromptEncoder(GroupEncoder):
     def _ids(self, text: str) -> list[int]:
         return self.backend.encode(text, add_special_tokens=False).ids if text else []
 
-    def _encode_part(self, queries: Sequence[str], passages: Sequence[Sequence[tuple[str, str]]]) -> EncodedPairs:
+    def _encode_part(
+        self, queries: Sequence[str], passages: Sequence[Sequence[tuple[str, str]]], instructions: Sequence
+    ) -> EncodedPairs:
         cut_queries = self._queries(queries)
         pair_query = np.repeat(np.arange(len(queries)), [len(group) for group in passages])
         flat = [passage for group in passages for passage in group]
@@ -163,7 +215,7 @@ class PromptEncoder(GroupEncoder):
         else:
             titles = [""] * len(flat)
             texts = self._passages([passage_text(title, text, self.separator) for title, text in flat])
-        middles = [self.template.format(cut_queries[q], title, text, self.separator)[1]
+        middles = [self.template.format(cut_queries[q], title, text, self.separator, instructions[q])[1]
                    for q, title, text in zip(pair_query, titles, texts, strict=True)]  # fmt: skip
         encodings = self.backend.encode_batch(middles, add_special_tokens=False)
         ids, offsets = flatten_token_lists([[*self.prefix_ids, *e.ids, *self.suffix_ids] for e in encodings])

@@ -54,18 +54,19 @@ def save_random_bert(
     return Path(output_dir)
 
 
-# A decoder family's special tokens and what its tokenizer does with them: (bos, eos, pad, the chat markers),
+# A decoder family's special tokens and what its tokenizer does with them: (bos, eos, pad, unk, the chat markers),
 # as Qwen3's instruct tokenizer (no BOS, EOS <|im_end|>, pad <|endoftext|>) and Llama 2's (BOS <s> added to every
-# text, EOS </s>, no pad token: the loaders must set one) have them.
+# text, EOS </s>, UNK <unk>, no pad token: the loaders must set one) have them.
 DECODER_FAMILIES = {
-    "qwen3": {"bos": None, "eos": "<|im_end|>", "pad": "<|endoftext|>", "extra": ["<|im_start|>"]},
-    "llama": {"bos": "<s>", "eos": "</s>", "pad": None, "extra": ["<unk>"]},
+    "qwen3": {"bos": None, "eos": "<|im_end|>", "pad": "<|endoftext|>", "unk": None, "extra": ["<|im_start|>"]},
+    "llama": {"bos": "<s>", "eos": "</s>", "pad": None, "unk": "<unk>", "extra": []},
 }
 
 
 def build_corpus_tokenizer(texts: Iterable[str], family: str, vocab_size: int = 2000):
-    """A byte-level BPE tokenizer trained on `texts` with `family`'s special tokens, "yes" and "no" single tokens
-    (the yes_no head reads them): decoder tests need a real tokenizer and no decoder's can be downloaded here.
+    """A byte-level BPE tokenizer trained on `texts` with `family`'s special tokens, "yes", "no", "Yes" and "No"
+    single tokens (the yes_no head and its presets read them): decoder tests need a real tokenizer and no decoder's
+    can be downloaded here.
 
     Returns:
         A `PreTrainedTokenizerFast`.
@@ -77,13 +78,13 @@ def build_corpus_tokenizer(texts: Iterable[str], family: str, vocab_size: int = 
     from transformers import PreTrainedTokenizerFast
 
     spec = DECODER_FAMILIES[family]
-    specials = [token for token in (spec["bos"], spec["eos"], spec["pad"], *spec["extra"]) if token]
+    specials = [token for token in (spec["bos"], spec["eos"], spec["pad"], spec["unk"], *spec["extra"]) if token]
     model = Tokenizer(models.BPE())
     model.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     model.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())  # fmt: skip
-    model.train_from_iterator(itertools.chain(["yes", "no"] * 200, texts), trainer)
+    model.train_from_iterator(itertools.chain(["yes", "no", "Yes", "No"] * 200, texts), trainer)
     if spec["bos"]:
         bos_id = model.token_to_id(spec["bos"])
         model.post_processor = processors.TemplateProcessing(
@@ -93,7 +94,7 @@ def build_corpus_tokenizer(texts: Iterable[str], family: str, vocab_size: int = 
         )
     return PreTrainedTokenizerFast(
         tokenizer_object=model, bos_token=spec["bos"], eos_token=spec["eos"], pad_token=spec["pad"],
-        additional_special_tokens=spec["extra"],
+        unk_token=spec["unk"], additional_special_tokens=spec["extra"],
     )  # fmt: skip
 
 

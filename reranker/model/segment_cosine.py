@@ -43,7 +43,6 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from reranker.io.errors import ParameterError, literal
 
-SCORE_HEADS = ("cls", "segment_cosine")
 CLIP_LOGIT_SCALE = 1 / 0.07  # CLIP's starting scale (Radford et al., 2021): cosines spread over +-14.3 logits
 MAX_LOGIT_SCALE = 100.0  # CLIP's clamp, so that a learned scale cannot blow the logits up
 
@@ -152,12 +151,6 @@ def segment_layout(
 
 AutoConfig.register(SegmentCosineConfig.model_type, SegmentCosineConfig)
 AutoModelForSequenceClassification.register(SegmentCosineConfig, BertForSegmentCosine)
-
-
-def check_score_head(score_head: str | None, heads: tuple[str, ...] = SCORE_HEADS) -> None:
-    """ParameterError unless `score_head` is None or one of `heads` (default: an encoder's)."""
-    if score_head is not None and score_head not in heads:
-        raise ParameterError(f"{{0}} must be one of {', '.join(heads)}, got {literal(repr(score_head))}", "score_head")
 
 
 def segment_cosine_config(

@@ -39,7 +39,8 @@ class GroupedTrainCollator:
         check_at_least("pairs_per_forward", self.pairs_per_forward, 1)
 
     def __call__(self, groups: list[TrainGroup]) -> dict:
-        encoded = self.encoder.encode_groups([g.query for g in groups], [g.passages for g in groups])
+        encoded = self.encoder.encode_groups([g.query for g in groups], [g.passages for g in groups],
+                                             instructions=[g.instruction for g in groups])  # fmt: skip
         batch = self._batches(encoded)
         if all(group.scores is not None for group in groups):
             batch["teacher_scores"] = torch.tensor([s for group in groups for s in group.scores], dtype=torch.float32)

@@ -15,11 +15,12 @@ from reranker.training.grouping import check_group_size, group_rng, sample_group
 
 class TrainGroup(NamedTuple):
     """One query and its passages as (title, text) pairs, the positive first, with the teacher's scores of the
-    passages if the data has them."""
+    passages if the data has them, and the query's own task instruction (None: the model's)."""
 
     query: str
     passages: list[tuple[str, str]]
     scores: list[float] | None = None
+    instruction: str | None = None
 
 
 class GroupedTrainDataset(Dataset):
@@ -63,7 +64,7 @@ class GroupedTrainDataset(Dataset):
             raise InputError(self.source, index + 1, str(err)) from None
         chosen = [positives[pos], *(negatives[i] for i in negs)]
         scores = [p["score"] for p in chosen] if chosen[0]["score"] is not None else None
-        return TrainGroup(row["query"], [(p["title"], p["text"]) for p in chosen], scores)
+        return TrainGroup(row["query"], [(p["title"], p["text"]) for p in chosen], scores, row["instruction"])
 
 
 class EpochShuffleSampler(Sampler):

@@ -20,7 +20,8 @@ from reranker.io.summary import write_summary
 from reranker.io.train_rows import load_train_dataset, rows_have_teacher_scores
 from reranker.model.arguments import ModelArguments
 from reranker.model.backbone import ScoreHead, load_scoring_model, pair_encoder_for, resolve_score_head
-from reranker.model.loading import load_tokenizer
+from reranker.model.heads import max_lengths
+from reranker.model.loading import RAW_LOGIT_ACTIVATION, load_tokenizer
 from reranker.model.lora import add_lora, lora_target_modules, save_merged
 from reranker.model.precision import autocast_dtype, head_in_fp32
 from reranker.model.segment_cosine import BertForSegmentCosine
@@ -77,9 +78,6 @@ def resolve_resume_checkpoint(args: RerankerTrainingArguments) -> str | None:
     return last
 
 
-IDENTITY = "torch.nn.modules.linear.Identity"
-
-
 def _head_name(trainer: RerankerTrainer) -> str:
     if trainer.score_head.name:
         return trainer.score_head.name
@@ -108,6 +106,8 @@ def build_trainer(
         model_args.model_name_or_path, tokenizer, model_args.score_head, model_args.template, model_args.config_name,
         model_args.cache_dir, model_args.model_revision,
     )  # fmt: skip
+    # the lengths the run uses (an LLM head's defaults differ), as the model card and summary record them
+    data_args.q_max_len, data_args.p_max_len = max_lengths(data_args.q_max_len, data_args.p_max_len, head.lengths)
     model = _load_model(model_args, training_args, head)
     with training_args.main_process_first(desc="loading training data"):
         rows = load_train_dataset(
@@ -170,11 +170,7 @@ def _load_model(model_args: ModelArguments, training_args: RerankerTrainingArgum
     )  # fmt: skip
     if not head.decoder:
         head_in_fp32(model)  # fp16/bf16 logits would round the loss's inputs (decoder heads compute in fp32)
-        # sentence-transformers' CrossEncoder(path) then returns the raw logit, i.e. our score, not its sigmoid
-        model.config.sentence_transformers = {
-            **getattr(model.config, "sentence_transformers", {}),
-            "activation_fn": IDENTITY,
-        }
+    model.config.sentence_transformers = {**getattr(model.config, "sentence_transformers", {}), **RAW_LOGIT_ACTIVATION}
     if targets:
         model = add_lora(model, training_args.lora_r, training_args.lora_alpha, training_args.lora_dropout, targets,
                          head.name)  # fmt: skip

@@ -46,7 +46,12 @@ python reranker_inference.py --model_name_or_path {path} --encode_in_path RERANK
 SENTENCE_TRANSFORMERS_USE = """{import_line}from sentence_transformers import CrossEncoder
 scores = CrossEncoder("{path}").predict([("query", "passage")])  # raw logits: the config sets Identity"""
 RERANKER_USE = """from reranker import Reranker  # the decoder head and prompt are in reranker_head.json; a LoRA
-scores = Reranker.from_pretrained("{path}").predict([("query", "passage")])  # adapter loads on its base model"""
+scores = Reranker.from_pretrained("{path}").predict([("query", "passage")])  # adapter loads on its base model
+# Outside the package (a full or --merge_lora folder): the prompt is the tokenizer's chat template, over a "query"
+# and a "document" message, and the padding token is not EOS; raw logits, as above (prompt="..." for yes_no: the
+# task instruction). A yes_no model with other tokens than yes/no: python -m reranker.export --to seq_cls first.
+from sentence_transformers import CrossEncoder
+scores = CrossEncoder("{path}").predict([("query", "passage")])"""
 
 
 def _evaluation(log_history: list[dict], eval_file: str | None) -> str:

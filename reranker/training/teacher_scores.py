@@ -77,9 +77,12 @@ class CrossEncoderTeacher:
         return {"type": "cross-encoder", "lengths": (encoder.q_max_len, encoder.p_max_len), "dtype": self.scorer.dtype,
                 "separator": encoder.separator, "padding": self.scorer.pad_to_multiple_of, **prompt}  # fmt: skip
 
-    def score(self, queries: Sequence[str], passages: Sequence[Passages]) -> np.ndarray:
-        """The scores of every row's passages, row after row."""
-        return self.scorer.score_encoded(self.scorer.encoder.encode_groups(queries, passages))
+    def score(
+        self, queries: Sequence[str], passages: Sequence[Passages], instructions: Sequence[str | None] | None = None
+    ) -> np.ndarray:
+        """The scores of every row's passages, row after row (`instructions`: each row's own, for an LLM's prompt)."""
+        encoded = self.scorer.encoder.encode_groups(queries, passages, instructions=instructions)
+        return self.scorer.score_encoded(encoded)
 
 
 class BiEncoderTeacher:
@@ -111,7 +114,11 @@ class BiEncoderTeacher:
                                            show_progress_bar=False)  # fmt: skip
         return embeddings.float()
 
-    def score(self, queries: Sequence[str], passages: Sequence[Passages]) -> np.ndarray:
+    def score(
+        self, queries: Sequence[str], passages: Sequence[Passages], instructions: Sequence[str | None] | None = None
+    ) -> np.ndarray:
+        """The cosines of every row's passages, row after row (`instructions`: unused, a bi-encoder reads the
+        query alone; as a cross-encoder without an `{instruction}` in its prompt)."""
         from sentence_transformers.util import cos_sim
 
         texts = [[passage_text(title, text, self.separator) for title, text in group] for group in passages]
@@ -221,7 +228,9 @@ def _scored_lines(chunk: list, scores: np.ndarray, compress: bool) -> bytes:
 
 
 def _teacher_chunk_scores(teacher: Teacher, chunk: list) -> np.ndarray:
-    return teacher.score([row["query"] for _, _, row in chunk], [_passages_of(row) for _, _, row in chunk])
+    rows = [row for _, _, row in chunk]
+    return teacher.score([row["query"] for row in rows], [_passages_of(row) for row in rows],
+                         [row.get("instruction") for row in rows])  # fmt: skip
 
 
 def _write_chunks(

@@ -8,11 +8,13 @@ import math
 
 import pytest
 
+from reranker import Reranker
 from reranker.benchmarking.comparison import SystemRun, compare_systems, markdown_table
 from reranker.benchmarking.pipeline import BenchmarkSettings, model_names, run_benchmark
 from reranker.cli.benchmark import main
 from reranker.io.errors import ParameterError
 from reranker.io.runs import read_run
+from tests.conftest import BEIR_CORPUS, BEIR_QUERIES
 
 QRELS = {"q1": {"d1": 1}, "q2": {"d2": 1, "d3": 2}}
 
@@ -127,3 +129,13 @@ def test_a_decoder_reranker_that_records_no_head_is_benchmarked_with_score_head(
     assert [row.name for row in results.rows] == ["dense", "qwen3"]
     scored = json.loads((results.output_dir / "scores" / "qwen3.txt.summary.json").read_text())
     assert scored["candidates"] == 5
+    task = "Given a question, retrieve passages that answer it"  # the dataset's instruction reaches the prompt
+    instructed_settings = {**settings, "score_head": "yes_no", "template": {"instruction": task},
+                           "output_dir": str(tmp_path / "instructed")}  # fmt: skip
+    instructed = run_benchmark(BenchmarkSettings(**instructed_settings))
+    expected = Reranker.from_pretrained(qwen, score_head="yes_no", q_max_len=32, p_max_len=256, instruction=task)
+    lines = (instructed.output_dir / "scores" / "qwen3.txt").read_text().splitlines()
+    scores = {line.split("\t")[1]: float(line.split("\t")[2]) for line in lines}
+    pair = (BEIR_QUERIES[0][1], BEIR_CORPUS[1][1], BEIR_CORPUS[1][2])
+    assert scores["d2"] == pytest.approx(expected.predict([pair])[0], abs=1e-6)
+    assert scores["d2"] != pytest.approx(Reranker.from_pretrained(qwen, score_head="yes_no").predict([pair])[0])

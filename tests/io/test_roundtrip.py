@@ -110,7 +110,8 @@ def test_train_jsonl(tmp_path_factory, rows):
                for q, query, with_scores, passages in rows]  # fmt: skip
     path = save(tmp_path_factory, "train.jsonl", "".join(map(format_train_row, records)))
     checked = [check_train_row(json.loads(line), path, n) for n, line in iter_lines(path)]
-    for record in records:  # every passage comes back with a score: the teacher's, or None
+    for record in records:  # every passage comes back with a score: the teacher's, or None; no instruction: None
+        record["instruction"] = None
         for key in ("positive_passages", "negative_passages"):
             record[key] = [{**p, "score": p.get("score")} for p in record[key]]
     assert checked == records

@@ -19,6 +19,7 @@ from reranker.io.errors import ParameterError
 from reranker.model.backbone import load_scoring_model, resolve_score_head
 from reranker.model.decoder_heads import last_token_states
 from reranker.model.loading import load_tokenizer
+from reranker.model.padding import decoder_pad_token
 from reranker.model.prompt_template import (
     QWEN3_RERANKER_INSTRUCTION,
     QWEN3_RERANKER_PREFIX,
@@ -77,7 +78,7 @@ def test_last_token_scores_the_last_real_token_of_padded_batches(tiny_decoders):
             states = model.model(input_ids=torch.tensor([ids])).last_hidden_state
             alone = model.score(states[:, -1]).item()
         assert score == pytest.approx(alone, abs=1e-5)
-    assert reranker.scorer.encoder.tokenizer.pad_token == "</s>"  # Llama's tokenizer has none: EOS pads
+    assert reranker.scorer.encoder.tokenizer.pad_token == "<unk>"  # Llama's tokenizer has none: UNK pads
 
 
 def test_last_token_states_reads_the_mask():
@@ -112,9 +113,16 @@ def test_a_title_placeholder_takes_the_title(tiny_decoders):
     assert tokenizer.decode(ids) == "Q q T the title D the text!"
 
 
-def word_tokenizer(words: list[str], eos: str | None = None) -> PreTrainedTokenizerFast:
-    model = Tokenizer(models.WordLevel({word: i for i, word in enumerate(words)}, unk_token=words[0]))
-    return PreTrainedTokenizerFast(tokenizer_object=model, unk_token=words[0], eos_token=eos)
+def word_tokenizer(words: list[str], eos: str | None = None, unk: str | None = "<unk>") -> PreTrainedTokenizerFast:
+    model = Tokenizer(models.WordLevel({word: i for i, word in enumerate(words)}, unk_token=unk or words[0]))
+    return PreTrainedTokenizerFast(tokenizer_object=model, unk_token=unk, eos_token=eos)
+
+
+def assert_parameter_errors(cases) -> None:
+    """Each (call, message regex): the call raises a ParameterError whose one line matches."""
+    for call, message in cases:
+        with pytest.raises(ParameterError, match=message):
+            call()
 
 
 def test_bad_decoder_settings_are_one_line_errors(tiny_decoders, tiny_model_dir, tokenizer):
@@ -126,8 +134,10 @@ def test_bad_decoder_settings_are_one_line_errors(tiny_decoders, tiny_model_dir,
         (lambda: resolve_score_head(qwen, qwen_tokenizer, "last_token", {"pair": "{query} {text} {doc}"}),
          r"^pair_template .*: unknown placeholder \{doc\}"),
         (lambda: resolve_score_head(qwen, word_tokenizer(["<unk>", "yes", "</s>"], "</s>"), "yes_no"),
-         r"^score_head yes_no: the vocabulary of .* has no single token 'no'$"),
+         r"^false_token 'no' is not a single token of the vocabulary of .*qwen3$"),
         (lambda: resolve_score_head(qwen, word_tokenizer(["<unk>", "a"]), "last_token"),
+         r"^score_head last_token: the tokenizer of .* has no EOS token to end a pair with; give template_suffix$"),
+        (lambda: resolve_score_head(qwen, word_tokenizer(["a", "b"], unk=None), "last_token", {"suffix": "b"}),
          r"^tokenizer .* has neither a padding nor an EOS token$"),
         (lambda: resolve_score_head(qwen, qwen_tokenizer),
          r"^score_head: .* is a causal LM that records no score head; give score_head yes_no"),
@@ -140,9 +150,7 @@ def test_bad_decoder_settings_are_one_line_errors(tiny_decoders, tiny_model_dir,
         (lambda: load_scoring_model(qwen, resolve_score_head(qwen, qwen_tokenizer, "yes_no"), dropout=0.0),
          r"^dropout does not go with score_head yes_no$"),
     ]  # fmt: skip
-    for call, message in cases:
-        with pytest.raises(ParameterError, match=message):
-            call()
+    assert_parameter_errors(cases)
 
 
 def test_bf16_asks_for_bf16_weights_and_an_fp32_head(tiny_decoders, monkeypatch):
@@ -154,3 +162,17 @@ def test_bf16_asks_for_bf16_weights_and_an_fp32_head(tiny_decoders, monkeypatch)
     assert model.model.embed_tokens.weight.dtype == torch.bfloat16
     assert model.score.weight.dtype == torch.float32
     assert reranker_.predict(PAIRS[:2]).dtype == np.float32
+
+
+def test_the_padding_token_is_never_eos():
+    """Its own padding token if not EOS, else UNK (Llama 2), else a special token named for padding or reserved
+    (Llama 3, Qwen 2.5 base), else none (the caller falls back to EOS with a warning)."""
+    assert decoder_pad_token(word_tokenizer(["<unk>", "</s>"], "</s>")) == "<unk>"
+    own = word_tokenizer(["<unk>", "</s>", "<pad>"], "</s>")
+    own.pad_token = "<pad>"
+    assert decoder_pad_token(own) == "<pad>"
+    reserved = word_tokenizer(["x", "</s>", "<|reserved_special_token_0|>"], "</s>", unk=None)
+    reserved.add_special_tokens({"additional_special_tokens": ["<|reserved_special_token_0|>"]})
+    reserved.pad_token = "</s>"
+    assert decoder_pad_token(reserved) == "<|reserved_special_token_0|>"
+    assert decoder_pad_token(word_tokenizer(["x", "</s>"], "</s>", unk=None)) is None

@@ -124,3 +124,4 @@ def test_console_commands_are_the_stage_scripts():
         assert commands[name].load() is importlib.import_module(module).main
         assert importlib.import_module(script).main is importlib.import_module(module).main
     assert {"reranker-eval", "reranker-bm25", "reranker-merge-scores", "reranker-plot"} <= set(commands)
+    assert commands["reranker-export"].load() is importlib.import_module("reranker.cli.export").main
