@@ -72,7 +72,7 @@ class ServingState:
         self.encoding = ThreadPoolExecutor(1, thread_name_prefix="encoding")
 
     def start(self, reranker: Reranker) -> None:
-        """Start scoring with `reranker`: its batcher, then a probe pair scored through it."""
+        """Start scoring with `reranker`: its batcher and scoring thread."""
         settings = self.settings
         self.batcher = CrossRequestBatcher(
             reranker.scorer, max_batch_tokens=settings.max_batch_tokens, max_wait_ms=settings.max_wait_ms,
