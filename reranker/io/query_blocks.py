@@ -12,7 +12,7 @@ Item = TypeVar("Item")
 
 
 def contiguous_blocks(
-    rows: Iterable[tuple[int, str, str, Item]], path: str | os.PathLike
+    rows: Iterable[tuple[int, str, str, Item]], path: str | os.PathLike | None
 ) -> Iterator[tuple[str, list[Item], int]]:
     """Group `(line, query id, docid, item)` rows, in file order, into `(query id, items, last line)` per query.
 
@@ -36,3 +36,19 @@ def contiguous_blocks(
         last_line = line
     if qid is not None:
         yield qid, items, last_line
+
+
+def first_scattered_line(qids: Iterable[tuple[int, str]]) -> int | None:
+    """The first line whose query's block had already ended (None: every query's lines are contiguous), by the
+    check of `contiguous_blocks` (each line its own candidate, so that only the grouping is checked).
+
+    Example:
+        >>> first_scattered_line([(1, "a"), (2, "b"), (3, "a")])
+        3
+    """
+    try:
+        for _ in contiguous_blocks(((line, qid, line, None) for line, qid in qids), None):
+            pass
+    except InputError as err:
+        return err.line
+    return None
