@@ -35,9 +35,7 @@ def test_trec_ties_are_written_in_trec_evals_order_so_it_reads_our_ranks(tmp_pat
     scores = tmp_path / "scores.txt"
     scores.write_text("9\ta\t0.5\n9\tc\t0.5\n9\tb\t0.5\n9\td\t2\n")
     convert_scores(str(scores), str(tmp_path / "run.trec"), "trec", tag="t")
-    assert (tmp_path / "run.trec").read_text() == (
-        "9 Q0 d 1 2.0 t\n9 Q0 c 2 0.5 t\n9 Q0 b 3 0.5 t\n9 Q0 a 4 0.5 t\n"
-    )
+    assert (tmp_path / "run.trec").read_text() == ("9 Q0 d 1 2.0 t\n9 Q0 c 2 0.5 t\n9 Q0 b 3 0.5 t\n9 Q0 a 4 0.5 t\n")
     run = read_run(tmp_path / "run.trec")["9"]
     assert [(e.docid, e.rank) for e in run] == [(e.docid, e.rank) for e in trec_eval_order(run)]
     convert_scores(str(scores), str(tmp_path / "run.marco"))

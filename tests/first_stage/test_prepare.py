@@ -172,7 +172,8 @@ def test_token_windows_count_the_models_tokens(long_files, minilm_path):
     assert [r["text"] for r in lines(long_files / "w.jsonl")][:2] == ["one two three four ", "five six seven"]
     (long_files / "long.trec").write_text("q1 Q0 d2 1 7 bm25\n")
     assert prepare_cli(long_files, "--window_tokens", "1", "--tokenizer_name", str(minilm_path)) == 0
-    assert [(r["docid"], r["text"]) for r in lines(long_files / "w.jsonl")] == [("d2#0", "second "), ("d2#1", "passage")]
+    rows = lines(long_files / "w.jsonl")
+    assert [(r["docid"], r["text"]) for r in rows] == [("d2#0", "second "), ("d2#1", "passage")]
 
 
 def test_without_window_flags_the_output_is_unchanged(long_files):
