@@ -24,7 +24,7 @@ from reranker.inference.sharded import rerank_file_on_all_ranks
 from reranker.io.errors import ParameterError, check_at_least, literal
 from reranker.io.stamps import source_stamp
 from reranker.io.window_scores import Aggregate
-from reranker.io.windows import WindowSpec, check_window_fits, cut_windows, token_spans
+from reranker.io.windows import WindowSpec, check_window_fits, check_window_within, cut_windows, token_spans
 from reranker.model.arguments import ModelArguments
 from reranker.model.backbone import (
     ScoreHead,
@@ -262,10 +262,7 @@ class Reranker:
         self, query: str, passages: Sequence[Passage], spec: WindowSpec, aggregate: Aggregate, show_progress: bool
     ) -> np.ndarray:
         """Each passage's aggregate of its windows' scores, all windows scored in one `predict`."""
-        p_max_len = self.scorer.encoder.p_max_len
-        if spec.size > p_max_len:  # the encoder would cut every full window short, silently
-            raise ParameterError(f"{{0}} ({spec.size}) must be <= p_max_len ({p_max_len}), the passage tokens the "
-                                 "model reads", "max_tokens_per_doc")  # fmt: skip
+        check_window_within(spec, self.scorer.encoder.p_max_len)
         check_window_fits(spec, self.tokenizer, self.scorer.encoder.q_max_len)
         _, titles, texts = _columns(query, passages)
         documents = [cut_windows(title, text, spans, spec) for title, text, spans in

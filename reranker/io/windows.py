@@ -153,6 +153,14 @@ def span_finder(spec: WindowSpec, tokenizer=None) -> SpanFinder:
     return word_spans
 
 
+def check_window_within(spec: WindowSpec, p_max_len: int) -> None:
+    """ParameterError for token windows longer than `p_max_len`, the passage tokens the model reads: the encoder
+    would cut every full window short, silently."""
+    if spec.unit == "tokens" and spec.size > p_max_len:
+        raise ParameterError(f"{{0}} ({spec.size}) must be <= p_max_len ({p_max_len}), the passage tokens the "
+                             "model reads", spec.names[0])  # fmt: skip
+
+
 def check_window_fits(spec: WindowSpec, tokenizer, query_tokens: int) -> None:
     """ParameterError where a window of `spec.size` tokens cannot reach the model: the model's length minus the
     query's tokens and the pair's special tokens must hold it, or every window would be cut short."""
