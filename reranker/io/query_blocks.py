@@ -38,17 +38,19 @@ def contiguous_blocks(
         yield qid, items, last_line
 
 
-def first_scattered_line(qids: Iterable[tuple[int, str]]) -> int | None:
-    """The first line whose query's block had already ended (None: every query's lines are contiguous), by the
-    check of `contiguous_blocks` (each line its own candidate, so that only the grouping is checked).
+def first_scattered_line(qids: Iterable[tuple[int, str | bytes]]) -> int | None:
+    """The first line whose query's block had already ended (None: every query's lines are contiguous): the
+    grouping check of `contiguous_blocks` alone, lean, for a pass over a whole run before it is parsed.
 
     Example:
         >>> first_scattered_line([(1, "a"), (2, "b"), (3, "a")])
         3
     """
-    try:
-        for _ in contiguous_blocks(((line, qid, line, None) for line, qid in qids), None):
-            pass
-    except InputError as err:
-        return err.line
+    finished, current = set(), None
+    for line, qid in qids:
+        if qid != current:
+            if qid in finished:
+                return line
+            finished.add(current)
+            current = qid
     return None
