@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from reranker.cli.common import add_beir_flags, check_files_or_beir, exits_on_bad_input, setup_logging
 from reranker.io.errors import ParameterError, parameters_renamed
 from reranker.io.runs import RUN_FORMATS
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from reranker.io.windows import WindowSpec
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,7 +60,7 @@ def add_window_flags(parser: argparse.ArgumentParser) -> None:
                        "tokens --window_tokens counts.")  # fmt: skip
 
 
-def window_settings(args: argparse.Namespace):
+def window_settings(args: argparse.Namespace) -> tuple[WindowSpec | None, PreTrainedTokenizerBase | None]:
     """(the WindowSpec, the tokenizer) the window flags ask for; (None, None) without them."""
     from reranker.io.windows import WindowSpec, check_window_fits
 
@@ -64,6 +70,9 @@ def window_settings(args: argparse.Namespace):
         if getattr(args, stride) is not None and getattr(args, window) is None:
             raise ParameterError("{1} needs {0}", window, stride)
     if args.window_sentences is not None:
+        if args.tokenizer_name is not None:  # sentences are counted as sentences: the tokenizer would go unused
+            raise ParameterError("{0} counts tokens for {1}, not for {2}", "tokenizer_name", "window_tokens",
+                                 "window_sentences")  # fmt: skip
         spec = WindowSpec(args.window_sentences, args.window_stride_sentences, "sentences", args.window_prepend_title,
                           names=("window_sentences", "window_stride_sentences"))  # fmt: skip
         return spec, None

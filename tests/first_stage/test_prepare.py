@@ -194,6 +194,10 @@ def test_without_window_flags_the_output_is_unchanged(long_files):
         (["--window_stride", "2"], "--window_stride needs --window_tokens"),
         (["--window_tokens", "4", "--window_sentences", "2"], "give --window_tokens or --window_sentences, not both"),
         (["--tokenizer_name", "MINILM"], "--window_prepend_title and --tokenizer_name need --window_tokens"),
+        (["--window_sentences", "2", "--tokenizer_name", "MINILM"], "--tokenizer_name counts tokens for "
+         "--window_tokens, not for --window_sentences"),
+        (["--window_sentences", "2", "--window_stride_sentences", "3"], "--window_stride_sentences (3) must not be "
+         "larger than --window_sentences (2): the units between windows would never be scored"),
     ],
 )  # fmt: skip
 def test_bad_window_flags_are_one_line_and_no_output(long_files, minilm_path, capsys, flags, message):
@@ -219,3 +223,17 @@ def test_a_run_in_any_order_is_prepared_as_its_grouped_copy(files):
         prepare_rerank_file({"q1": "a", "q2": "b"}, str(files / "corpus.jsonl.gz"), str(files / "missing.trec"),
                             str(files / "x.jsonl"))  # fmt: skip
     assert not (files / "x.jsonl").exists()
+
+
+def test_sentence_windows_with_the_title_on_each(files):
+    doc = {"docid": "S", "title": "Maine", "text": "Lobsters live long. They moult often.  Nobody knows. The end."}
+    with gzip.open(files / "corpus.jsonl.gz", "wt") as out:
+        out.writelines(json.dumps(p) + "\n" for p in [*CORPUS, doc])
+    (files / "s.trec").write_text("q1 Q0 S 1 7 bm25\n")
+    assert prepare_cli(files, "--window_sentences", "2", "--window_stride_sentences", "1", "--window_prepend_title",
+                       run="s.trec") == 0  # fmt: skip
+    assert [(r["docid"], r["title"], r["text"]) for r in lines(files / "w.jsonl")] == [
+        ("S#0", "Maine", "Lobsters live long. They moult often.  "),
+        ("S#1", "Maine", "They moult often.  Nobody knows. "),
+        ("S#2", "Maine", "Nobody knows. The end."),
+    ]  # fmt: skip
