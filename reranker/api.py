@@ -23,6 +23,8 @@ from reranker.inference.scoring import PairScorer, cap_cpu_kernel_caches, check_
 from reranker.inference.sharded import rerank_file_on_all_ranks
 from reranker.io.errors import ParameterError, check_at_least, literal
 from reranker.io.stamps import source_stamp
+from reranker.io.window_scores import Aggregate
+from reranker.io.windows import WindowSpec, check_window_fits, check_window_within, cut_windows, token_spans
 from reranker.model.arguments import ModelArguments
 from reranker.model.backbone import (
     ScoreHead,
@@ -91,6 +93,7 @@ class Reranker:
                                    passage_field_separator)  # fmt: skip
         dtype = autocast_dtype(precision, device)
         self.precision = precision
+        self.tokenizer = tokenizer
         self.scorer = PairScorer(model, encoder, device, dtype, batch_size, max_tokens_per_batch, pad_to_multiple_of)
         self._source = source
 
@@ -243,27 +246,68 @@ class Reranker:
         *,
         instruction: str | None = None,
         show_progress: bool = False,
+        max_tokens_per_doc: int | None = None,
+        stride: int | None = None,
+        aggregate: str | None = None,
     ) -> list[tuple[int, float]]:
-        """Rank passages for one query.
+        """Rank passages for one query; long documents as windows of `max_tokens_per_doc` tokens, each scored and
+        their scores aggregated (what `prepare_rerank_file.py --window_tokens --tokenizer_name` and
+        `convert_result_to_marco.py --aggregate` do to files).
 
         Args:
             query: the query.
-            passages: texts or `(title, text)` tuples.
+            passages: texts or `(title, text)` tuples (a title goes with the first window).
             top_k: keep only the best `top_k` (default: all).
             instruction: the query's task instruction (as for `predict`).
             show_progress: show a tqdm bar.
+            max_tokens_per_doc: cut each text into windows of this many of the model's tokens (at most
+                `p_max_len`, which every passage is cut to); a text that fits is one window (default: no windows,
+                each passage cut to `p_max_len`).
+            stride: tokens between window starts (default: `max_tokens_per_doc`, no overlap).
+            aggregate: firstp, maxp (default, as Cohere's rerank), sump, meanp or kmaxavg:K
+                (`reranker.io.window_scores`).
 
         Returns:
-            `[(index in passages, score), ...]` by score, descending; ties keep input order.
+            `[(index in passages, score), ...]` by score, descending; ties keep input order. With windows, a
+            document's score is its aggregate, rounded to float32.
 
         Example:
             >>> [index for index, score in reranker.rank("a query", ["a passage", "another one"], top_k=1)]
             [1]
+            >>> reranker.rank("a query", [long_text, other_text], max_tokens_per_doc=96, stride=48, aggregate="maxp")
         """
         check_at_least("top_k", top_k, 1)
-        scores = self.predict(query, passages, instruction=instruction, show_progress=show_progress)
+        if max_tokens_per_doc is None:
+            if stride is not None or aggregate is not None:
+                raise ParameterError("{0} and {1} need {2}", "stride", "aggregate", "max_tokens_per_doc")
+            scores = self.predict(query, passages, instruction=instruction, show_progress=show_progress)
+        else:
+            spec = WindowSpec(max_tokens_per_doc, stride, names=("max_tokens_per_doc", "stride"))
+            aggregation = Aggregate.parse(aggregate or "maxp")
+            scores = self._window_scores(query, passages, spec, aggregation, instruction, show_progress)
         order = np.argsort(-scores, kind="stable")[:top_k]
         return [(int(i), float(scores[i])) for i in order]
+
+    def _window_scores(
+        self,
+        query: str,
+        passages: Sequence[Passage],
+        spec: WindowSpec,
+        aggregate: Aggregate,
+        instruction: str | None,
+        show_progress: bool,
+    ) -> np.ndarray:
+        """Each passage's aggregate of its windows' scores, all windows scored in one `predict`."""
+        check_window_within(spec, self.scorer.encoder.p_max_len)
+        check_window_fits(spec, self.tokenizer, self.scorer.encoder.q_max_len)
+        _, titles, texts = _columns(query, passages)
+        documents = [cut_windows(title, text, spans, spec) for title, text, spans in
+                     zip(titles, texts, token_spans(self.tokenizer)(texts), strict=True)]  # fmt: skip
+        windows = [(window.title, window.text) for document in documents for window in document]
+        scores = self.predict(query, windows, instruction=instruction, show_progress=show_progress)
+        window_scores = iter(scores.tolist())
+        combined = [aggregate([(window.index, next(window_scores)) for window in document]) for document in documents]
+        return np.asarray(combined, dtype=np.float32)
 
     def rerank_file(
         self,

@@ -23,6 +23,7 @@ class SystemRun:
     run: str
     pairs_per_second: float | None = None
     seconds: float | None = None
+    pairs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class SystemResult:
     recall_at_100: float
     pairs_per_second: float | None
     seconds: float | None
+    pairs: int | None = None
     wins: int | None = None
     ties: int | None = None
     losses: int | None = None
@@ -62,20 +64,22 @@ def compare_systems(qrels: Qrels, systems: list[SystemRun]) -> tuple[list[System
                       "losses": sum(d < -TIE for d in delta)}  # fmt: skip
         mean = {name: sum(values.values()) / len(qrels) for name, values in scores.items()}
         rows.append(SystemResult(system.name, system.run, mean["nDCG@10"], official_mrr_at_10(qrels, run),
-                                 mean["R@100"], system.pairs_per_second, system.seconds, **counts))  # fmt: skip
+                                 mean["R@100"], system.pairs_per_second, system.seconds, system.pairs,
+                                 **counts))  # fmt: skip
     return rows, differences
 
 
 def markdown_table(rows: list[SystemResult]) -> str:
     """One Markdown table: a row per system, the first stage first."""
-    lines = ["| system | nDCG@10 | MRR@10 | R@100 | pairs/s | wall s | vs first stage (W/T/L) |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| system | nDCG@10 | MRR@10 | R@100 | pairs | pairs/s | wall s | vs first stage (W/T/L) |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for row in rows:
         speed = "-" if row.pairs_per_second is None else f"{row.pairs_per_second:.1f}"
         seconds = "-" if row.seconds is None else f"{row.seconds:.1f}"
         versus = "-" if row.wins is None else f"{row.wins}/{row.ties}/{row.losses}"
+        pairs = "-" if row.pairs is None else str(row.pairs)
         lines.append(f"| {row.name} | {row.ndcg_at_10:.4f} | {row.mrr_at_10:.4f} | {row.recall_at_100:.4f} | "
-                     f"{speed} | {seconds} | {versus} |")  # fmt: skip
+                     f"{pairs} | {speed} | {seconds} | {versus} |")  # fmt: skip
     return "\n".join(lines)
 
 

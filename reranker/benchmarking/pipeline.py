@@ -19,8 +19,10 @@ from reranker.first_stage.prepare import prepare_rerank_file
 from reranker.inference.scoring import check_batching
 from reranker.io.beir import BeirSplit, read_beir_split
 from reranker.io.errors import ParameterError, check_at_least, literal
-from reranker.io.stamps import file_stamp, fingerprint
+from reranker.io.stamps import file_stamp, fingerprint, source_stamp
 from reranker.io.summary import finished_summary, read_summary
+from reranker.io.window_scores import Aggregate
+from reranker.io.windows import WindowSpec, check_window_within
 from reranker.model.pair_encoding import check_max_lengths
 from reranker.model.precision import check_precision
 
@@ -45,6 +47,10 @@ class BenchmarkSettings:
         score_head: the head of every model that records none (e.g. "yes_no" for Qwen3-Reranker checkpoints).
         template: decoder prompt settings for every model (`Reranker.from_pretrained`'s `pair_template`,
             `template_prefix`, `template_suffix`, `instruction`; e.g. this dataset's task instruction).
+        window_tokens: besides each model's run on passages cut at `p_max_len`, one per window size: documents cut
+            into windows of this many of the model's tokens, scored, and aggregated by each of `aggregates`.
+        window_stride: each size's stride (default: half the window, as PyTerrier's 150/75 and pygaggle's 10/5).
+        aggregates: how windows' scores combine (`reranker.io.window_scores`).
     """
 
     data: str
@@ -60,6 +66,20 @@ class BenchmarkSettings:
     index_cache: str | None = None
     score_head: str | None = None
     template: dict[str, str | None] = field(default_factory=dict)
+    window_tokens: tuple[int, ...] = ()
+    window_stride: tuple[int, ...] = ()
+    aggregates: tuple[str, ...] = ("firstp", "maxp")
+
+    def windows(self) -> list[WindowSpec]:
+        """The window settings, each checked."""
+        if self.window_stride and len(self.window_stride) != len(self.window_tokens):
+            raise ParameterError(f"{{0}} gives {len(self.window_stride)} strides for {len(self.window_tokens)} "
+                                 "window sizes in {1}", "window_stride", "window_tokens")  # fmt: skip
+        strides = self.window_stride or [max(1, size // 2) for size in self.window_tokens]
+        specs = [WindowSpec(size, stride) for size, stride in zip(self.window_tokens, strides, strict=True)]
+        for spec in specs:
+            check_window_within(spec, self.p_max_len)
+        return specs
 
     def check(self) -> None:
         """ParameterError for a setting that cannot work, before anything is read or built."""
@@ -73,6 +93,9 @@ class BenchmarkSettings:
         check_precision(self.precision)
         check_batching(self.batch_size, None, None, self.q_max_len + self.p_max_len)
         model_names(self.models)
+        self.windows()
+        for aggregate in self.aggregates:
+            Aggregate.parse(aggregate, "aggregates")
 
 
 @dataclass(frozen=True)
@@ -114,7 +137,7 @@ def run_benchmark(settings: BenchmarkSettings) -> BenchmarkResults:
     _prepare(split, first.run, rerank_input, settings.depth)
     systems = [first]
     for name, model in zip(model_names(settings.models), settings.models, strict=True):
-        systems.append(_rerank(name, model, rerank_input, out, settings))
+        systems.extend(_rerank(name, model, rerank_input, out, settings, split, first.run))
     rows, differences = compare_systems(split.qrels, systems)
     title = f"{split.files.folder.name} {settings.split}: rerankers against {first.name} (top {settings.depth})"
     plot_per_query(differences, first.name, out / "per_query.png", title)
@@ -142,25 +165,50 @@ def _first_stage(split: BeirSplit, settings: BenchmarkSettings, out: Path) -> Sy
     return SystemRun(FIRST_STAGE_BM25, os.fspath(run), seconds=done["seconds"])
 
 
-def _prepare(split: BeirSplit, run: str, output: Path, depth: int) -> None:
+def _prepare(
+    split: BeirSplit, run: str, output: Path, depth: int, windows: WindowSpec | None = None, tokenizer=None,
+    tokenizer_source: dict | str | None = None,
+) -> None:  # fmt: skip
     files = split.files
+    window = {} if windows is None else {"windows": [windows.size, windows.stride], "tokenizer": tokenizer_source}
     job = fingerprint(stage="prepare", run=file_stamp(run), corpus=file_stamp(files.corpus),
-                      queries=file_stamp(files.queries), qrels=file_stamp(files.qrels), depth=depth)  # fmt: skip
+                      queries=file_stamp(files.queries), qrels=file_stamp(files.qrels), depth=depth,
+                      **window)  # fmt: skip
     if finished_summary(output, job):
         logger.info("%s is already complete for this job", output)
         return
     prepare_rerank_file(split.queries, os.fspath(files.corpus), run, os.fspath(output), depth=depth,
-                        arguments={"run": run, "depth": depth}, fingerprint=job)  # fmt: skip
+                        arguments={"run": run, "depth": depth, **window}, fingerprint=job, windows=windows,
+                        tokenizer=tokenizer)  # fmt: skip
 
 
-def _rerank(name: str, model: str, rerank_input: Path, out: Path, settings: BenchmarkSettings) -> SystemRun:
-    scores, run = out / "scores" / f"{name}.txt", out / "runs" / f"{name}.trec"
+def _rerank(
+    name: str, model: str, rerank_input: Path, out: Path, settings: BenchmarkSettings, split: BeirSplit, first: str
+) -> list[SystemRun]:
+    """The model's run on passages cut at p_max_len, then one per window size and aggregate."""
     reranker = Reranker.from_pretrained(model, q_max_len=settings.q_max_len, p_max_len=settings.p_max_len,
                                         precision=settings.precision, batch_size=settings.batch_size,
                                         score_head=settings.score_head, **settings.template)  # fmt: skip
-    reranker.rerank_file(rerank_input, scores)  # resumes a partial file, skips a complete one
+    systems = [_score(reranker, name, rerank_input, out / "scores" / f"{name}.txt", out / "runs" / f"{name}.trec")]
+    for spec in settings.windows():
+        label = f"w{spec.size}s{spec.stride}"
+        windowed = out / f"rerank.{name}.{label}.jsonl"  # the model's tokens: a file per model
+        _prepare(split, first, windowed, settings.depth, spec, reranker.tokenizer, source_stamp(model))
+        scores = out / "scores" / f"{name}.{label}.txt"
+        for aggregate in settings.aggregates:
+            run = out / "runs" / f"{name}.{label}.{aggregate.replace(':', '')}.trec"
+            systems.append(_score(reranker, f"{name} {label} {aggregate}", windowed, scores, run, aggregate))
+    return systems
+
+
+def _score(
+    reranker: Reranker, name: str, rerank_input: Path, scores: Path, run: Path, aggregate: str | None = None
+) -> SystemRun:
+    """Score `rerank_input` (resuming a partial file, skipping a complete one) and rank it into `run`."""
+    reranker.rerank_file(rerank_input, scores)
     scored = read_summary(scores)
-    job = fingerprint(stage="convert", scores=file_stamp(scores))
+    job = fingerprint(stage="convert", scores=file_stamp(scores), aggregate=aggregate)
     if not finished_summary(run, job):
-        convert_scores(os.fspath(scores), os.fspath(run), "trec", tag=name, fingerprint=job)
-    return SystemRun(name, os.fspath(run), scored["pairs_per_second"], scored["seconds"])
+        convert_scores(os.fspath(scores), os.fspath(run), "trec", tag=name.replace(" ", "_"), fingerprint=job,
+                       aggregate=aggregate)  # fmt: skip
+    return SystemRun(name, os.fspath(run), scored["pairs_per_second"], scored["seconds"], scored["candidates"])

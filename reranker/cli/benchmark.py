@@ -37,11 +37,17 @@ def build_parser() -> argparse.ArgumentParser:
                             "train_reranker.py --help; \\n, \\t unescaped).")  # fmt: skip
     parser.add_argument("--q_max_len", type=int, default=32, help="Query tokens kept (default: 32).")
     parser.add_argument("--p_max_len", type=int, default=256, help="Passage tokens kept, title too (default: 256).")
+    parser.add_argument("--window_tokens", type=int, nargs="+", default=[], help="Window sizes (the model's tokens): "
+                        "each adds a run per --aggregate of documents cut into windows (default: none).")  # fmt: skip
+    parser.add_argument("--window_stride", type=int, nargs="+", default=[], help="Each window size's stride "
+                        "(default: half the window).")  # fmt: skip
+    parser.add_argument("--aggregate", nargs="+", default=["firstp", "maxp"], help="How window scores combine: "
+                        "firstp, maxp, sump, meanp, kmaxavg:K (default: firstp maxp).")  # fmt: skip
     add_index_cache_flag(parser)
     return parser
 
 
-@exits_on_bad_input
+@exits_on_bad_input(flag_names={"aggregates": "aggregate"})
 def main(argv: list[str] | None = None) -> None:
     setup_logging()
     args = build_parser().parse_args(argv)
@@ -53,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         args.data, tuple(args.models), args.split, args.first_stage, args.depth, args.output_dir, precision,
         args.batch_size, args.q_max_len, args.p_max_len, args.index_cache, args.score_head,
         {flag: getattr(args, flag) for flag in DECODER_FLAGS},
+        tuple(args.window_tokens), tuple(args.window_stride), tuple(args.aggregate),
     )  # fmt: skip
     results = run_benchmark(settings)
     print(results.table)

@@ -20,11 +20,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="marco (msmarco): qid docid rank; trec: 6 cols.",
     )
     parser.add_argument("--tag", default="reranker", help="Run tag of TREC output.")
+    parser.add_argument(
+        "--aggregate", default=None, metavar="{firstp,maxp,sump,meanp,kmaxavg:K}",
+        help="The scores are windows' (DOCID#N, from prepare_rerank_file.py --window_tokens): rank documents by the "
+        "first window's score, the best, the sum, the mean, or the mean of the K best.",
+    )  # fmt: skip
     return parser
 
 
 @exits_on_bad_input
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    stats = convert_scores(args.input, args.output, args.format, args.tag, arguments=vars(args))
+    stats = convert_scores(args.input, args.output, args.format, args.tag, arguments=vars(args),
+                           aggregate=args.aggregate)  # fmt: skip
     print(f"wrote {stats.lines} lines of {stats.queries} queries to {args.output}")

@@ -21,9 +21,11 @@ from reranker.io.rerank_input import RerankCandidate, format_candidate
 from reranker.io.runs import Run, RunBlocks, iter_run, run_blocks
 from reranker.io.summary import write_summary
 from reranker.io.textio import atomic_output
+from reranker.io.windows import SpanFinder, WindowSpec, cut_windows, span_finder, window_id
 
 logger = logging.getLogger(__name__)
 PASSAGE_BATCH = 100_000  # corpus passages per statement
+WINDOW_CACHE = 4096  # documents whose windows are kept: a document recurs across the queries that retrieved it
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class PrepareStats:
     queries: int
     candidates: int
     skipped_missing: int
+    windows: int | None = None  # lines written when documents are cut into windows
 
 
 def prepare_rerank_file(
@@ -47,6 +50,8 @@ def prepare_rerank_file(
     skip_missing: bool = False,
     arguments: dict | None = None,
     fingerprint: str | None = None,
+    windows: WindowSpec | None = None,
+    tokenizer=None,
 ) -> PrepareStats:
     """The prepare stage: read a first-stage run (its top `depth` per query) and the queries, join them with the
     passage texts (`join_run_with_texts`) into `output_path`, and write its summary.
@@ -63,21 +68,28 @@ def prepare_rerank_file(
         skip_missing: leave out candidates whose passage is not in the corpus instead of stopping.
         arguments: settings to record in the summary.
         fingerprint: the job's fingerprint, recorded in the summary for `finished_summary`.
+        windows: cut each document into windows (`reranker.io.windows`), one line each, docid `DOCID#N`
+            (default: one line per document, as it is).
+        tokenizer: the model's (fast) tokenizer, whose tokens `windows` of unit "tokens" count (default: words).
 
     Returns:
-        Counts of queries, candidates written and candidates skipped.
+        Counts of queries, candidates (documents) written, candidates skipped and lines (windows) written.
 
     Example:
         >>> stats = prepare_rerank_file("dev600/queries.tsv", "corpus.jsonl.gz", "dev600/run.bm25.trec", "r.jsonl")
+        >>> stats = prepare_rerank_file(queries, corpus, run, "w.jsonl", windows=WindowSpec(128, 64))
     """
     started = time.perf_counter()
     run = iter_run(retrieval, run_format, depth)
     queries = query_source
     if not isinstance(query_source, Mapping):
         queries = functools.partial(read_queries, query_source, query_split, query_revision)
-    stats = join_run_with_texts(queries, run, retrieval, corpus, output_path, skip_missing, corpus_revision)
-    write_summary(output_path, "prepare", arguments or {}, queries=stats.queries, candidates=stats.candidates,
-                  skipped_missing=stats.skipped_missing, seconds=round(time.perf_counter() - started, 3),
+    stats = join_run_with_texts(queries, run, retrieval, corpus, output_path, skip_missing, corpus_revision,
+                                windows, tokenizer)  # fmt: skip
+    counts = {"queries": stats.queries, "candidates": stats.candidates, "skipped_missing": stats.skipped_missing}
+    if stats.windows is not None:
+        counts["windows"] = stats.windows
+    write_summary(output_path, "prepare", arguments or {}, **counts, seconds=round(time.perf_counter() - started, 3),
                   fingerprint=fingerprint)  # fmt: skip
     return stats
 
@@ -90,8 +102,11 @@ def join_run_with_texts(
     output_path: str,
     skip_missing: bool = False,
     corpus_revision: str | None = None,
+    windows: WindowSpec | None = None,
+    tokenizer=None,
 ) -> PrepareStats:
-    """Write `{query_id, query, docid, title, text, score}` lines in run order.
+    """Write `{query_id, query, docid, title, text, score}` lines in run order (a line per window with
+    `windows`).
 
     Memory stays bounded whatever the run's and the corpus's sizes: the candidates and the passages they name go
     into a throw-away SQLite store (`reranker.io.passage_store`) in a folder beside the output, the corpus is read
@@ -107,9 +122,10 @@ def join_run_with_texts(
         output_path: the rerank input JSONL to write.
         skip_missing: leave out candidates whose passage is not in the corpus instead of stopping.
         corpus_revision: for a Hub corpus.
+        windows, tokenizer: see `prepare_rerank_file`.
 
     Returns:
-        Counts of queries, candidates written and candidates skipped.
+        Counts of queries, candidates written and candidates skipped (and lines written, with `windows`).
     """
     out_path = Path(output_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,12 +138,26 @@ def join_run_with_texts(
             passages = tqdm(iter_corpus(corpus, corpus_revision), desc="reading corpus", unit=" passages",
                             mininterval=1)  # fmt: skip
             copy_wanted_passages(db, passages, corpus, PASSAGE_BATCH)
-            written, skipped = _write_joined(db, queries, run_path, output_path, skip_missing)
+            cut = None if windows is None else _window_cutter(windows, span_finder(windows, tokenizer))
+            written, skipped, lines = _write_joined(db, queries, run_path, output_path, skip_missing, cut)
         finally:
             db.close()
     if skipped:
         logger.warning("skipped %d candidates whose passage is not in the corpus", skipped)
-    return PrepareStats(len(firsts), written, skipped)
+    return PrepareStats(len(firsts), written, skipped, None if windows is None else lines)
+
+
+WindowCutter = Callable[[str, str], list[tuple[str, str]]]  # (title, text) -> (title, text) per window
+
+
+def _window_cutter(spec: WindowSpec, find_spans: SpanFinder) -> WindowCutter:
+    """(title, text) -> each window's (title, text), the last few documents' windows cached."""
+
+    @functools.lru_cache(maxsize=WINDOW_CACHE)
+    def cut(title: str, text: str) -> list[tuple[str, str]]:
+        return [(window.title, window.text) for window in cut_windows(title, text, find_spans([text])[0], spec)]
+
+    return cut
 
 
 def _store_candidates(db: sqlite3.Connection, run: Run | RunBlocks) -> list[tuple[str, int]]:
@@ -152,12 +182,18 @@ def _check_queries(firsts: list[tuple[str, int]], queries: Mapping[str, str], ru
 
 
 def _write_joined(
-    db: sqlite3.Connection, queries: Mapping[str, str], run_path: str, output_path: str, skip_missing: bool
-) -> tuple[int, int]:
-    """Write each candidate, in run order, with its passage; return (written, skipped)."""
+    db: sqlite3.Connection,
+    queries: Mapping[str, str],
+    run_path: str,
+    output_path: str,
+    skip_missing: bool,
+    cut: WindowCutter | None = None,
+) -> tuple[int, int, int]:
+    """Write each candidate, in run order, with its passage (a line per window given `cut`); return (candidates
+    written, skipped, lines written)."""
     rows = db.execute("SELECT c.qid, c.docid, c.score, c.line, p.title, p.text FROM candidates c "
                       "LEFT JOIN passages p ON p.pid = c.docid ORDER BY c.seq")  # fmt: skip
-    written = skipped = 0
+    written = skipped = lines = 0
     with atomic_output(output_path) as out:
         for qid, docid, score, line, title, text in tqdm(rows, desc="writing rerank file", unit=" lines",
                                                          mininterval=1):  # fmt: skip
@@ -166,6 +202,13 @@ def _write_joined(
                     raise InputError(run_path, line, f"passage {docid!r} is not in the corpus (--skip_missing skips)")
                 skipped += 1
                 continue
-            out.write(format_candidate(RerankCandidate(qid, queries[qid], docid, title, text, score)))
+            if cut is None:
+                out.write(format_candidate(RerankCandidate(qid, queries[qid], docid, title, text, score)))
+                lines += 1
+            else:
+                for index, (part_title, part) in enumerate(cut(title, text)):
+                    window = RerankCandidate(qid, queries[qid], window_id(docid, index), part_title, part, score)
+                    out.write(format_candidate(window))
+                    lines += 1
             written += 1
-    return written, skipped
+    return written, skipped, lines

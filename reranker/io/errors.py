@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Iterator, Mapping
 
@@ -65,16 +66,20 @@ def check_at_least(name: str, value: int | float | None, minimum: int | float) -
 
 
 def parse_numbers(name: str, text: str) -> tuple[float, ...]:
-    """A comma-separated list of numbers given for parameter `name` (weights, say); ParameterError if one is not.
+    """A comma-separated list of finite numbers given for parameter `name` (weights, say); ParameterError if one
+    is not a number, or is nan or infinite (`float` reads them, and `nan < 0` is false: no range check sees nan).
 
     Example:
         >>> parse_numbers("loss_weights", "1,0.5")
         (1.0, 0.5)
     """
     try:
-        return tuple(float(value) for value in text.split(","))
+        values = tuple(float(value) for value in text.split(","))
     except ValueError:
         raise ParameterError(f"{{0}} must be numbers, got {literal(repr(text))}", name) from None
+    if not all(math.isfinite(value) for value in values):
+        raise ParameterError(f"{{0}} must be finite numbers, got {literal(repr(text))}", name)
+    return values
 
 
 def check_fraction(name: str, value: float) -> None:

@@ -12,7 +12,7 @@ Item = TypeVar("Item")
 
 
 def contiguous_blocks(
-    rows: Iterable[tuple[int, str, str, Item]], path: str | os.PathLike
+    rows: Iterable[tuple[int, str, str, Item]], path: str | os.PathLike | None
 ) -> Iterator[tuple[str, list[Item], int]]:
     """Group `(line, query id, docid, item)` rows, in file order, into `(query id, items, last line)` per query.
 
@@ -36,3 +36,21 @@ def contiguous_blocks(
         last_line = line
     if qid is not None:
         yield qid, items, last_line
+
+
+def first_scattered_line(qids: Iterable[tuple[int, str | bytes]]) -> int | None:
+    """The first line whose query's block had already ended (None: every query's lines are contiguous): the
+    grouping check of `contiguous_blocks` alone, lean, for a pass over a whole run before it is parsed.
+
+    Example:
+        >>> first_scattered_line([(1, "a"), (2, "b"), (3, "a")])
+        3
+    """
+    finished, current = set(), None
+    for line, qid in qids:
+        if qid != current:
+            if qid in finished:
+                return line
+            finished.add(current)
+            current = qid
+    return None

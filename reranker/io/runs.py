@@ -15,6 +15,7 @@ What orders a query's candidates, and so what `RunEntry.rank` holds (1..n, every
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -24,9 +25,11 @@ from tqdm import tqdm
 
 from reranker.io.errors import InputError, ParameterError, check_at_least, literal
 from reranker.io.fields import parse_float, parse_int, split_columns
-from reranker.io.query_blocks import contiguous_blocks
-from reranker.io.textio import iter_lines
+from reranker.io.query_blocks import contiguous_blocks, first_scattered_line
+from reranker.io.query_grouping import grouped_by_query
+from reranker.io.textio import iter_lines, open_binary
 
+logger = logging.getLogger(__name__)
 RUN_FORMATS = ("auto", "trec", "marco", "score")  # what a run is read as
 OUTPUT_FORMATS = ("marco", "trec")  # what a ranked run is written as
 FORMAT_ALIASES = {"msmarco": "marco"}  # pyserini's name for the MS MARCO format
@@ -125,12 +128,13 @@ def iter_run(
     """Stream a run one query at a time: (qid, its entries best first), queries in file order. Memory holds one
     query, whatever the run's size (a 6.98M-line MS MARCO dev run is about 4 GiB as a dict).
 
-    Every line is checked (column count, numbers, duplicate (qid, docid)); a query's lines must be contiguous, as
-    every first-stage tool writes them (`sort -s -k1,1 run > sorted` groups a run that is not, keeping each query's
-    order). Only each query's best `depth` entries are kept. The order, and so the ranks, is the module's: a TREC
-    run's by its rank column, or by score as trec_eval's where the rank column is 0 or repeated in the query (ranks
-    then 1..n in that order); an MS MARCO run's by its rank column (score `-rank`, so that higher is better
-    everywhere); a score file's by line.
+    Every line is checked (column count, numbers, duplicate (qid, docid)), errors naming the line of the file. A
+    run whose queries are not contiguous is read as trec_eval reads it: grouped on disk first
+    (`reranker.io.query_grouping`, a second pass over the file and a stable external sort), queries then in the
+    order they first appear. Only each query's best `depth` entries are kept. The order, and so the ranks, is the
+    module's: a TREC run's by its rank column, or by score as trec_eval's where the rank column is 0 or repeated
+    in the query (ranks then 1..n in that order); an MS MARCO run's by its rank column (score `-rank`, so that
+    higher is better everywhere); a score file's by line.
 
     Args:
         path: the run file.
@@ -151,9 +155,21 @@ def iter_run(
     check_at_least("depth", depth, 1)
     run_format = _settle_format(path, run_format)
     order = _trec_order if run_format == "trec" else ranked
-    rows = ((row[0], row[1], row[2], row) for row in _parse_rows(path, run_format))
-    for qid, block, _ in contiguous_blocks(rows, path):
+    rows = _parse_rows(path, run_format)
+    scattered = first_scattered_line(_query_ids(path))
+    if scattered is not None:
+        logger.info("%s:%d: a query's lines are not contiguous; grouping the run by query on disk", path, scattered)
+        rows = grouped_by_query(rows)
+    for qid, block, _ in contiguous_blocks(((row[0], row[1], row[2], row) for row in rows), path):
         yield qid, order(_entries(block, run_format, path))[:depth]
+
+
+def _query_ids(path: str | os.PathLike) -> Iterator[tuple[int, bytes]]:
+    """(line, query id) of every line: the first column's bytes, undecoded and unchecked (the parsing pass decodes
+    and checks each line; this pass costs about a seventh of a whole read, BENCHMARKS.md)."""
+    with open_binary(path) as handle:
+        for line, raw in enumerate(handle, start=1):
+            yield line, raw.split(None, 1)[0] if raw.strip() else b""
 
 
 def read_run(path: str | os.PathLike, run_format: str = "auto", depth: int | None = None) -> Run:
@@ -213,6 +229,20 @@ def format_score_line(qid: str, docid: str, score: float) -> str:
     return f"{qid}\t{docid}\t{format_score(score)}\n"
 
 
+def rank_scored(scored: Iterable[tuple[str, float]], run_format: str) -> list[tuple[str, float]]:
+    """One query's (docid, score) pairs in the order a `run_format` run writes them: by score, descending; ties in
+    input order for `marco` (as MS MARCO's and our rank columns are read), by docid descending for `trec`, the order
+    trec_eval sorts ties into whatever the rank column says (`trec_eval_order`): so it reads the ranks written.
+
+    Example:
+        >>> rank_scored([("a", 1.0), ("b", 1.0), ("c", 2.0)], "trec")
+        [('c', 2.0), ('b', 1.0), ('a', 1.0)]
+    """
+    if resolve_output_format(run_format) == "trec":
+        return sorted(scored, key=lambda pair: (pair[1], pair[0]), reverse=True)
+    return sorted(scored, key=lambda pair: -pair[1])  # sorted() is stable: ties keep input order
+
+
 def write_marco_lines(handle: IO[str], qid: str, docids: Iterable[str]) -> int:
     """Write `qid<TAB>docid<TAB>rank` lines, ranks 1..n in the given order; return the number written."""
     count = 0
@@ -259,15 +289,14 @@ def write_ranked_lines(
     return write_trec_lines(handle, qid, scored, tag, decimals)
 
 
-def iter_score_blocks(
-    path: str | os.PathLike, allow_empty: bool = False
-) -> Iterator[tuple[str, list[tuple[str, float]]]]:
-    """Stream a score file (`qid<TAB>docid<TAB>score`) one query block at a time, in file order.
+def iter_score_blocks(path: str | os.PathLike, allow_empty: bool = False, with_lines: bool = False) -> Iterator[tuple]:
+    """Stream a score file (`qid<TAB>docid<TAB>score`) one query block at a time, in file order: (qid, its
+    (docid, score) pairs), and the block's last line with `with_lines` (its lines are contiguous).
 
     A query whose lines are not contiguous, or a repeated docid within a query, is an InputError.
     """
-    for qid, block, _ in contiguous_blocks(_score_rows(path, allow_empty), path):
-        yield qid, block
+    for qid, block, last_line in contiguous_blocks(_score_rows(path, allow_empty), path):
+        yield (qid, block, last_line) if with_lines else (qid, block)
 
 
 def _score_rows(path: str | os.PathLike, allow_empty: bool) -> Iterator[tuple[int, str, str, tuple[str, float]]]:

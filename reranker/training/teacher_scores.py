@@ -17,7 +17,6 @@ import gc
 import gzip
 import json
 import logging
-import math
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -386,7 +385,7 @@ def parse_teacher_weights(weights: str | Sequence[float] | None, teachers: int) 
         return (1 / teachers,) * teachers
     text = weights if isinstance(weights, str) else ",".join(map(str, weights))
     values = parse_numbers("teacher_weights", text)
-    if not all(math.isfinite(value) and value > 0 for value in values):
+    if not all(value > 0 for value in values):  # parse_numbers has refused nan and infinities
         raise ParameterError(f"{{0}} must be positive, got {literal(repr(text))}", "teacher_weights")
     if len(values) != teachers:
         raise ParameterError(f"{{0}} gives {len(values)} weights for {teachers} teachers in {{1}}",

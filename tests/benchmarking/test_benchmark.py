@@ -28,7 +28,8 @@ def write_trec(path, ranking: dict[str, list[str]]) -> str:
 def test_metrics_and_per_query_counts_by_hand(tmp_path):
     first = write_trec(tmp_path / "first.trec", {"q1": ["x", "d1"], "q2": ["d3", "d2"]})
     second = write_trec(tmp_path / "second.trec", {"q1": ["d1", "x"], "q2": ["d3", "d2"]})
-    rows, differences = compare_systems(QRELS, [SystemRun("bm25", first, seconds=1.5), SystemRun("m", second, 99.0)])
+    systems = [SystemRun("bm25", first, seconds=1.5), SystemRun("m", second, 99.0, pairs=4)]
+    rows, differences = compare_systems(QRELS, systems)
     ideal = 1 + 1 / math.log2(3)
     ndcg_q1_first = 1 / math.log2(3)  # the relevant passage at rank 2
     assert rows[0].ndcg_at_10 == pytest.approx((ndcg_q1_first + ideal / ideal) / 2)
@@ -37,9 +38,9 @@ def test_metrics_and_per_query_counts_by_hand(tmp_path):
     assert (rows[1].wins, rows[1].ties, rows[1].losses) == (1, 1, 0) and rows[0].wins is None
     assert differences == {"m": pytest.approx([1 - ndcg_q1_first, 0.0])}
     table = markdown_table(rows).splitlines()
-    assert table[0] == "| system | nDCG@10 | MRR@10 | R@100 | pairs/s | wall s | vs first stage (W/T/L) |"
-    assert table[2] == f"| bm25 | {rows[0].ndcg_at_10:.4f} | 0.7500 | 1.0000 | - | 1.5 | - |"
-    assert table[3] == "| m | 1.0000 | 1.0000 | 1.0000 | 99.0 | - | 1/1/0 |"
+    assert table[0] == "| system | nDCG@10 | MRR@10 | R@100 | pairs | pairs/s | wall s | vs first stage (W/T/L) |"
+    assert table[2] == f"| bm25 | {rows[0].ndcg_at_10:.4f} | 0.7500 | 1.0000 | - | - | 1.5 | - |"
+    assert table[3] == "| m | 1.0000 | 1.0000 | 1.0000 | 4 | 99.0 | - | 1/1/0 |"
 
 
 def test_model_names_are_folder_names_made_distinct():
@@ -102,7 +103,8 @@ def test_the_command_prints_the_table_and_refuses_bad_flags(benchmark, capsys):
     ]
     assert main(flags) == 0
     assert (
-        "| system | nDCG@10 | MRR@10 | R@100 | pairs/s | wall s | vs first stage (W/T/L) |" in capsys.readouterr().out
+        "| system | nDCG@10 | MRR@10 | R@100 | pairs | pairs/s | wall s | vs first stage (W/T/L) |"
+        in capsys.readouterr().out
     )
     assert main([*flags, "--depth", "0"]) == 2
     assert "error: --depth must be >= 1, got 0" in capsys.readouterr().err
@@ -110,6 +112,14 @@ def test_the_command_prints_the_table_and_refuses_bad_flags(benchmark, capsys):
     assert "error: --first_stage must be bm25 or a run file, got 'nowhere.trec'" in capsys.readouterr().err
     assert main([*flags, "--split", "dev"]) == 2
     assert "qrels/dev.tsv: no such file (the splits here: test, train)" in capsys.readouterr().err
+    for bad, message in [
+        (["--window_tokens", "8", "--window_stride", "9"], "--window_stride (9) must not be larger than --window_"),
+        (["--window_tokens", "300"], "--window_tokens (300) must be <= p_max_len (256)"),
+        (["--window_tokens", "8", "16", "--window_stride", "4"], "--window_stride gives 1 strides for 2 window sizes"),
+        (["--window_tokens", "8", "--aggregate", "maxp", "top3"], "--aggregate must be one of firstp, maxp, sump"),
+    ]:
+        assert main([*flags, *bad]) == 2
+        assert f"error: {message}" in capsys.readouterr().err
 
 
 def test_a_given_run_file_is_the_first_stage(benchmark, tmp_path):
@@ -139,3 +149,17 @@ def test_a_decoder_reranker_that_records_no_head_is_benchmarked_with_score_head(
     pair = (BEIR_QUERIES[0][1], BEIR_CORPUS[1][1], BEIR_CORPUS[1][2])
     assert scores["d2"] == pytest.approx(expected.predict([pair])[0], abs=1e-6)
     assert scores["d2"] != pytest.approx(Reranker.from_pretrained(qwen, score_head="yes_no").predict([pair])[0])
+
+
+def test_windows_add_a_run_per_size_and_aggregate_from_one_scoring(benchmark, tiny_model_dir):
+    settings = BenchmarkSettings(**{**vars(benchmark), "window_tokens": (4,), "aggregates": ("firstp", "maxp")})
+    results = run_benchmark(settings)
+    name, out = tiny_model_dir.name, results.output_dir
+    assert [row.name for row in results.rows] == ["bm25", name, f"{name} w4s2 firstp", f"{name} w4s2 maxp"]
+    windows = [json.loads(line) for line in (out / f"rerank.{name}.w4s2.jsonl").read_text().splitlines()]
+    plain = [json.loads(line) for line in (out / "rerank.jsonl").read_text().splitlines()]
+    assert len(windows) > len(plain) == results.rows[1].pairs  # the corpus' texts run past 4 tokens
+    assert results.rows[2].pairs == results.rows[3].pairs == len(windows)  # one scoring, two aggregates
+    assert {e.docid for entries in read_run(out / "runs" / f"{name}.w4s2.maxp.trec").values() for e in entries} == {
+        row["docid"] for row in plain
+    }  # fmt: skip

@@ -17,6 +17,7 @@ from reranker.first_stage.prepare import join_run_with_texts
 from reranker.io.queries import read_queries
 from reranker.io.resumable import partial_paths
 from reranker.io.runs import read_run
+from reranker.io.windows import WindowSpec
 from reranker.training.driver import newest_complete_checkpoint
 from tests.conftest import ROOT
 
@@ -67,23 +68,47 @@ def dev600_input(tmp_path_factory, offline_data):
     return path
 
 
-def test_killed_inference_resumes_to_a_byte_identical_file(dev600_input, tiny_model_dir, tmp_path):
+@pytest.fixture(scope="module")
+def dev600_windows(tmp_path_factory, offline_data):
+    """The real BM25 top-10 of the first 40 dev600 queries, cut into windows of 24 words, stride 12."""
+    path = tmp_path_factory.mktemp("dev600_windows") / "rerank.jsonl"
+    queries = read_queries(str(offline_data / "dev600" / "queries.tsv"))
+    run = dict(itertools.islice(read_run(offline_data / "dev600" / "run.bm25.trec", depth=10).items(), 40))
+    join_run_with_texts(queries, run, "run", str(offline_data / "corpus.jsonl.gz"), str(path),
+                        windows=WindowSpec(24, 12, "words"))  # fmt: skip
+    return path
+
+
+def assert_killed_inference_resumes_to_a_byte_identical_file(rerank_input, model_dir, tmp_path, kill_at) -> str:
     def command(output):
-        return ("reranker_inference.py", "--model_name_or_path", tiny_model_dir, "--encode_in_path",
-                dev600_input, "--encoded_save_path", output, "--chunk_size", "200")  # fmt: skip
+        return ("reranker_inference.py", "--model_name_or_path", model_dir, "--encode_in_path",
+                rerank_input, "--encoded_save_path", output, "--chunk_size", "200")  # fmt: skip
 
     clean = tmp_path / "clean.txt"
     finish(start(*command(clean)))
     output = tmp_path / "scores.txt"
     partial, progress = partial_paths(output)
     process = start(*command(output))
-    kill_when(process, lambda: scored(progress) >= 600)
+    kill_when(process, lambda: scored(progress) >= kill_at)
     assert not output.exists() and partial.exists()
     stderr = finish(start(*command(output)))
     assert "resuming after input line" in stderr
     assert output.read_bytes() == clean.read_bytes()
-    assert len(output.read_text().splitlines()) == 3000
     assert not partial.exists() and not progress.exists()
+    return output.read_text()
+
+
+def test_killed_inference_resumes_to_a_byte_identical_file(dev600_input, tiny_model_dir, tmp_path):
+    scores = assert_killed_inference_resumes_to_a_byte_identical_file(dev600_input, tiny_model_dir, tmp_path, 600)
+    assert len(scores.splitlines()) == 3000
+
+
+def test_killed_inference_of_windows_resumes_to_a_byte_identical_file(dev600_windows, tiny_model_dir, tmp_path):
+    windows = len(dev600_windows.read_text().splitlines())
+    assert windows > 1.5 * 400  # MS MARCO passages run past 24 words: most are two windows or more
+    scores = assert_killed_inference_resumes_to_a_byte_identical_file(dev600_windows, tiny_model_dir, tmp_path, 400)
+    assert len(scores.splitlines()) == windows
+    assert {line.split("\t")[1].rpartition("#")[2] for line in scores.splitlines()} >= {"0", "1", "2"}
 
 
 def test_killed_training_resumes_to_the_same_weights(offline_data, tiny_model_dir, tmp_path):

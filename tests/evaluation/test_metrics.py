@@ -143,3 +143,16 @@ def test_evaluating_a_streamed_run_holds_a_batch_not_the_run(tmp_path, monkeypat
         peaks.append(peak)
     assert [r.mrr_at_10 for r in results] == pytest.approx([1 / 3, 1 / 3])
     assert peaks[1] < 1.5 * peaks[0], peaks  # 10x the run, about the same peak (read_run's dict: ~10x)
+
+
+def test_a_run_in_any_order_is_evaluated_as_its_grouped_copy(offline_data, tmp_path, capsys):
+    """As trec_eval reads it: the real dev600 BM25 run with its queries' lines dealt out round-robin."""
+    lines = (offline_data / "dev600" / "run.bm25.trec").read_text().splitlines(keepends=True)[:2000]
+    grouped, mixed = tmp_path / "grouped.trec", tmp_path / "mixed.trec"
+    grouped.write_text("".join(lines))
+    mixed.write_text("".join("".join(lines[i::7]) for i in range(7)))
+    qrels = str(offline_data / "dev600" / "qrels.txt")
+    assert main(["--qrels", qrels, "--run", str(grouped)]) == 0
+    expected = capsys.readouterr().out
+    assert main(["--qrels", qrels, "--run", str(mixed)]) == 0
+    assert capsys.readouterr().out == expected and "MRR @10: 0." in expected

@@ -170,6 +170,9 @@ def test_loss_is_computed_in_fp32_from_half_logits():
         ("lce", "one", 1.0, "loss_weights must be numbers, got 'one'"),
         ("kl", None, 0.0, "distill_temperature must be > 0, got 0.0"),
         ("lce,kl", "1,-0.5", 1.0, "loss_weights must be >= 0, got -0.5"),
+        ("lce,kl", "1,nan", 1.0, "loss_weights must be finite numbers, got '1,nan'"),
+        ("lce", "inf", 1.0, "loss_weights must be finite numbers, got 'inf'"),
+        ("lce,kl", "-inf,1", 1.0, "loss_weights must be finite numbers, got '-inf,1'"),
     ],
 )
 def test_bad_loss_settings_name_the_parameter(names, weights, temperature, message):

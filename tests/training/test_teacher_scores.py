@@ -328,7 +328,7 @@ def test_an_ensemble_loads_one_teacher_at_a_time(tiny_model_dir, spread_model_di
         (["--teacher_weights", "0.8,0.1,0.1"], "--teacher_weights gives 3 weights for 2 teachers in --teacher"),
         (["--teacher_weights", "0.8,-0.2"], "--teacher_weights must be positive, got '0.8,-0.2'"),
         (["--teacher_weights", "1,0"], "--teacher_weights must be positive, got '1,0'"),
-        (["--teacher_weights", "1,nan"], "--teacher_weights must be positive, got '1,nan'"),
+        (["--teacher_weights", "1,nan"], "--teacher_weights must be finite numbers, got '1,nan'"),
         (["--teacher_weights", "0.8,x"], "--teacher_weights must be numbers, got '0.8,x'"),
         (
             ["--teacher_type", "cross-encoder,bi-encoder,bi-encoder"],
