@@ -29,6 +29,7 @@ SHIMS = {
     "bm25",
     "demo_data",
     "evaluate",
+    "export",
     "merge_scores",
     "mine_negatives",
     "plot",

@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> None:
         max_tokens_per_batch=args.max_tokens_per_batch, pad_to_multiple_of=args.pad_to_multiple_of,
         torch_compile=args.torch_compile, score_head=model_args.score_head, pair_template=model_args.pair_template,
         template_prefix=model_args.template_prefix, template_suffix=model_args.template_suffix,
-        attn_implementation=model_args.attn_implementation,
+        attn_implementation=model_args.attn_implementation, backend=args.backend, num_threads=args.num_threads,
     )  # fmt: skip
     reranker.rerank_file(
         args.encode_in_path, args.encoded_save_path, chunk_size=args.chunk_size, num_shards=args.encode_num_shard,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reranker.inference.chunks import check_chunk_size, check_sharding
+from reranker.inference.runtimes import check_backend, check_num_threads
 from reranker.inference.scoring import check_batching
 from reranker.io.errors import ParameterError, literal, parameters_renamed
 from reranker.model.arguments import EncodingArguments, opt
@@ -43,6 +44,11 @@ class RerankArguments(EncodingArguments):
     encode_shard_index: int = opt(0, "...and score this one (0-based).")
     chunk_size: int = opt(20000, "Candidates per chunk: sorted by length together, written (and resumable) together.")
     device: str | None = opt(None, "cuda, cuda:N or cpu (default: cuda if available).")
+    backend: str | None = opt(
+        None, "torch, onnx or openvino (default: the backend of a folder written by python -m reranker.export, "
+        "else torch).",
+    )  # fmt: skip
+    num_threads: int | None = opt(None, "CPU threads for scoring (default: all cores).")
     dataloader_num_workers: int = opt(0, "Accepted for compatibility; not used.")
 
     def __post_init__(self) -> None:
@@ -61,6 +67,8 @@ class RerankArguments(EncodingArguments):
             check_sharding(self.encode_num_shard, self.encode_shard_index)
             check_chunk_size(self.chunk_size)
             precision_name(self.fp16, self.bf16)
+        check_backend(self.backend)
+        check_num_threads(self.num_threads)
 
     @property
     def precision(self) -> str:

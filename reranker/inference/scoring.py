@@ -118,9 +118,7 @@ class PairScorer:
         pad_to_multiple_of: int | None = None,
     ) -> None:
         check_batching(batch_size, max_tokens_per_batch, pad_to_multiple_of, encoder.q_max_len + encoder.p_max_len)
-        self.model = model.eval().to(device)
-        if dtype is not None:
-            head_in_fp32(getattr(model, "_orig_mod", model))  # the module torch.compile wraps, if compiled
+        self.model = self._prepared(model, device, dtype)
         self.encoder = encoder
         self.device = device
         self.dtype = dtype
@@ -129,6 +127,12 @@ class PairScorer:
         self.max_tokens_per_batch = max_tokens_per_batch or cpu_default
         self.pad_to_multiple_of = pad_to_multiple_of or (8 if device.type == "cuda" else 1)
         self.trim_heap = HeapTrimmer()  # keeps peak memory from growing with the input (reranker.inference.heap)
+
+    def _prepared(self, model: torch.nn.Module, device: torch.device, dtype: torch.dtype | None) -> torch.nn.Module:
+        model = model.eval().to(device)
+        if dtype is not None:
+            head_in_fp32(getattr(model, "_orig_mod", model))  # the module torch.compile wraps, if compiled
+        return model
 
     def _autocast(self):
         if self.dtype is None:
