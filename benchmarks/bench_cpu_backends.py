@@ -43,6 +43,7 @@ def st_side(args) -> None:
     from optimum.intel import OVQuantizationConfig
     from sentence_transformers import CrossEncoder, export_static_quantized_openvino_model
 
+    torch.set_num_threads(args.num_threads)
     pairs = json.loads(Path(args.pairs).read_text())
     folder = Path(args.workdir) / "st-openvino"
     calibration = Path(args.workdir) / "st-calibration"
@@ -59,8 +60,9 @@ def st_side(args) -> None:
     results = {}
     for name, file_name in (("st openvino-qint8", "openvino/openvino_model_qint8_quantized.xml"),):
         started = time.perf_counter()
-        model = CrossEncoder(str(folder), backend="openvino", max_length=args.max_length,
-                             model_kwargs={"file_name": file_name}, activation_fn=torch.nn.Identity())  # fmt: skip
+        kwargs = {"file_name": file_name, "ov_config": {"INFERENCE_NUM_THREADS": args.num_threads}}
+        model = CrossEncoder(str(folder), backend="openvino", max_length=args.max_length, model_kwargs=kwargs,
+                             activation_fn=torch.nn.Identity())  # fmt: skip
         scores = model.predict(pairs, batch_size=args.batch_size, show_progress_bar=False)
         results[name] = {"seconds": time.perf_counter() - started, "scores": [float(s) for s in scores]}
     Path(args.output).write_text(json.dumps(results))
@@ -72,7 +74,8 @@ def run_ours(args, name: str, model: str, input_path: Path, output: Path) -> tup
     started = time.perf_counter()
     flags = ["--model_name_or_path", model, "--encode_in_path", str(input_path), "--encoded_save_path", str(output),
              "--per_device_eval_batch_size", str(args.batch_size), "--q_max_len", str(args.q_max_len),
-             "--p_max_len", str(args.p_max_len), "--device", "cpu"]  # fmt: skip
+             "--p_max_len", str(args.p_max_len), "--device", "cpu",
+             "--num_threads", str(args.num_threads)]  # fmt: skip
     if infer_main(flags) != 0:
         raise SystemExit(f"{name}: our inference failed")
     seconds = time.perf_counter() - started
@@ -113,6 +116,7 @@ def main() -> None:
     parser.add_argument("--workdir", default=None, help="Where exports and scores go (default: a temporary folder).")
     parser.add_argument("--st_python", default=None, help="Python of a venv with sentence-transformers[openvino].")
     parser.add_argument("--batch_size", type=int, default=128)
+    parser.add_argument("--num_threads", type=int, default=1, help="CPU threads of every variant (default: 1).")
     parser.add_argument("--q_max_len", type=int, default=16)
     parser.add_argument("--p_max_len", type=int, default=128)
     parser.add_argument("--st_side", action="store_true", help=argparse.SUPPRESS)
@@ -128,8 +132,6 @@ def main() -> None:
 
 
 def compare(args, workdir: Path) -> None:
-    import torch
-
     from reranker.io.qrels import read_qrels
     from reranker.io.rerank_input import iter_query_blocks
     from reranker.model.pair_encoding import passage_text
@@ -138,7 +140,7 @@ def compare(args, workdir: Path) -> None:
     candidates = [c for block in iter_query_blocks(args.input) for c in block.candidates][: args.limit]
     input_path = workdir / "input.jsonl"
     input_path.write_text("".join(json.dumps(c._asdict()) + "\n" for c in candidates))
-    print(f"{len(candidates)} pairs; torch threads {torch.get_num_threads()}")
+    print(f"{len(candidates)} pairs; {args.num_threads} thread(s) for every variant")
     scores, seconds = {}, {}
     for name, flags in OURS.items():
         model = args.model
@@ -153,8 +155,8 @@ def compare(args, workdir: Path) -> None:
         pairs_path.write_text(json.dumps([[c.query, passage_text(c.title, c.text)] for c in candidates]))
         side = subprocess.run([args.st_python, __file__, "--st_side", "--model", args.model, "--input", args.input,
                                "--workdir", str(workdir), "--pairs", str(pairs_path), "--output", str(output),
-                               "--max_length", str(args.q_max_len + args.p_max_len),
-                               "--batch_size", str(args.batch_size)])  # fmt: skip
+                               "--max_length", str(args.q_max_len + args.p_max_len), "--batch_size",
+                               str(args.batch_size), "--num_threads", str(args.num_threads)])  # fmt: skip
         if side.returncode != 0:
             print(f"the sentence-transformers side failed (exit status {side.returncode}); its rows are left out")
         for name, result in (json.loads(output.read_text()) if side.returncode == 0 else {}).items():
