@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from transformers import AutoConfig
 
 from reranker.inference.runtimes import (
     EXPORT_RECORD,
@@ -36,7 +37,13 @@ from reranker.inference.scoring import PairScorer
 from reranker.io.errors import ParameterError, UsageError, check_at_least, literal
 from reranker.io.rerank_input import iter_query_blocks
 from reranker.io.textio import atomic_folder
-from reranker.model.backbone import ScoreHead, load_scoring_model, pair_encoder_for, resolve_score_head
+from reranker.model.backbone import (
+    ScoreHead,
+    is_decoder_config,
+    load_scoring_model,
+    pair_encoder_for,
+    resolve_score_head,
+)
 from reranker.model.loading import load_tokenizer, model_file
 from reranker.model.pair_encoding import EncodedPairs, GroupEncoder, check_max_lengths
 
@@ -165,11 +172,10 @@ def export_model(
     settings.check()
     _check_output_dir(Path(output_dir))
     loaded_tokenizer = load_tokenizer(tokenizer or model_name_or_path)
+    if model_file(model_name_or_path, "config.json"):  # before the head: a decoder may record none
+        _refuse_decoder(AutoConfig.from_pretrained(model_name_or_path), model_name_or_path, settings.backend)
     head = resolve_score_head(model_name_or_path, loaded_tokenizer)
-    if head.decoder:
-        raise ParameterError(f"{{0}} {settings.backend}: {literal(model_name_or_path)} is a decoder LLM "
-                             f"({literal(head.config.model_type)}); exports cover encoder cross-encoders for now",
-                             "backend")  # fmt: skip
+    _refuse_decoder(head.config, model_name_or_path, settings.backend)  # an adapter folder's base
     # eager attention exports the classic BERT graph, whose attention ONNX Runtime fuses into one kernel (the
     # SDPA graph stays unfused: O3 ran at 0.68x PyTorch with it); the scores are the same math
     model = load_scoring_model(model_name_or_path, head, attn_implementation="eager").eval()
@@ -205,6 +211,12 @@ def export_model(
     logger.info("exported %s to %s (%s); its scores follow PyTorch's: %s", model_name_or_path, output_dir,
                 settings.backend, figures)  # fmt: skip
     return record
+
+
+def _refuse_decoder(config, name: str, backend: str) -> None:
+    if is_decoder_config(config):
+        raise ParameterError(f"{{0}} {backend}: {literal(name)} is a decoder LLM ({literal(config.model_type)}); "
+                             "exports cover encoder cross-encoders (cls) for now", "backend")  # fmt: skip
 
 
 def _check_output_dir(path: Path) -> None:

@@ -261,6 +261,16 @@ def test_a_checkpoint_without_a_score_head_is_not_exported(minilm_path, tmp_path
     assert not out.exists()
 
 
+@pytest.mark.slow
+def test_a_decoder_llm_is_a_clear_error(tiny_decoders, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["--model_name_or_path", str(tiny_decoders["qwen3"]), "--output_dir", str(out), "--backend", "openvino"]
+    assert export_main(argv) == 2
+    assert "error: --backend openvino: " in capsys.readouterr().err and not out.exists()
+    with pytest.raises(ParameterError, match=r"is a decoder LLM \(qwen3\); exports cover encoder cross-encoders"):
+        export_model(str(tiny_decoders["qwen3"]), out, ExportSettings("onnx"))
+
+
 @pytest.mark.parametrize(
     "flags, message",
     [
