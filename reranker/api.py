@@ -18,6 +18,15 @@ from tqdm import tqdm
 from reranker.distributed import World
 from reranker.inference.chunks import check_chunk_size, check_sharding
 from reranker.inference.prefetch import prefetch
+from reranker.inference.runtimes import (
+    ExportedModel,
+    ExportedPairScorer,
+    check_backend,
+    check_export,
+    check_num_threads,
+    load_exported_model,
+    read_export_record,
+)
 from reranker.inference.score_file import RerankStats, scoring_job
 from reranker.inference.scoring import PairScorer, cap_cpu_kernel_caches, check_batching
 from reranker.inference.sharded import rerank_file_on_all_ranks
@@ -56,7 +65,7 @@ class Reranker:
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        model: torch.nn.Module | ExportedModel,
         tokenizer,
         *,
         q_max_len: int = 16,
@@ -73,7 +82,8 @@ class Reranker:
         """Wrap a loaded model and tokenizer; `Reranker.from_pretrained` loads them from a folder or the Hub.
 
         Args:
-            model: a sequence-classification model with one label (a decoder: with its head, see `load_scoring_model`).
+            model: a sequence-classification model with one label (a decoder: with its head, see `load_scoring_model`),
+                or an exported one on its CPU runtime (`reranker.inference.runtimes.load_exported_model`).
             tokenizer: its tokenizer (fast tokenizers are encoded fastest).
             q_max_len, p_max_len: query and passage tokens kept (the pair holds at most their sum).
             device: "cpu", "cuda", "cuda:N" (default: this process's GPU if there is one, else the CPU).
@@ -87,14 +97,20 @@ class Reranker:
                 default a hash of the weights).
             score_head: how the model reads a pair (`resolve_score_head`; default: a BERT-style cross-encoder).
         """
-        device = World.from_environment().device(None if device is None else str(device))
         self.score_head = score_head or ScoreHead(None)
         encoder = pair_encoder_for(self.score_head, tokenizer, q_max_len, p_max_len,
                                    passage_field_separator)  # fmt: skip
-        dtype = autocast_dtype(precision, device)
         self.precision = precision
         self.tokenizer = tokenizer
-        self.scorer = PairScorer(model, encoder, device, dtype, batch_size, max_tokens_per_batch, pad_to_multiple_of)
+        if isinstance(model, ExportedModel):
+            _check_exported_settings(model, precision, device)
+            self.scorer = ExportedPairScorer(model, encoder, batch_size, max_tokens_per_batch, pad_to_multiple_of)
+            source = source or {"model": source_stamp(model.path)}
+        else:
+            device = World.from_environment().device(None if device is None else str(device))
+            dtype = autocast_dtype(precision, device)
+            self.scorer = PairScorer(model, encoder, device, dtype, batch_size, max_tokens_per_batch,
+                                     pad_to_multiple_of)  # fmt: skip
         self._source = source
 
     @classmethod
@@ -124,10 +140,14 @@ class Reranker:
         true_token: str | None = None,
         false_token: str | None = None,
         attn_implementation: str | None = None,
+        backend: str | None = None,
+        num_threads: int | None = None,
     ) -> Reranker:
         """Load a reranker as `reranker_inference.py` does: a folder written by `train_reranker.py` (a LoRA
         adapter folder is loaded on its base model and merged), a sentence-transformers CrossEncoder folder, a
-        decoder LLM reranker (Qwen3-Reranker with `score_head="yes_no"`), or a Hub name.
+        decoder LLM reranker (Qwen3-Reranker with `score_head="yes_no"`), a Hub name, or an export folder of
+        `python -m reranker.export` (ONNX Runtime or OpenVINO on the CPU; checked on load: one that no longer
+        gives the scores it was exported with is refused).
 
         Args:
             name_or_path: model folder, adapter folder or Hub name.
@@ -145,6 +165,8 @@ class Reranker:
             true_token, false_token: a yes_no head's relevance tokens (default "yes", "no"; no false token: the true
                 token's logit alone), each a single token of the vocabulary.
             attn_implementation: "sdpa" (default), "flash_attention_2" or "eager".
+            backend: "torch", "onnx" or "openvino" (default: an export folder's own backend, else torch).
+            num_threads: CPU threads for scoring (default: PyTorch's or the runtime's own, all cores).
             The others: as for `Reranker(...)`. A decoder's weights are loaded in bf16/fp16 when that precision
             is asked for and the device has it (its score head stays fp32).
 
@@ -159,6 +181,23 @@ class Reranker:
         check_max_lengths(*max_lengths(q_max_len, p_max_len))
         check_precision(precision)
         check_batching(batch_size, max_tokens_per_batch, pad_to_multiple_of, sum(max_lengths(q_max_len, p_max_len)))
+        check_backend(backend)
+        check_num_threads(num_threads)
+        record = read_export_record(name_or_path)
+        if record is not None or backend not in (None, "torch"):
+            if torch_compile:
+                raise ParameterError("{0} goes with the torch backend; an export is already compiled", "torch_compile")
+            model, head, loaded_tokenizer = _load_export(name_or_path, record, backend, tokenizer, num_threads)
+            source = {"model": source_stamp(name_or_path), "tokenizer": source_stamp(tokenizer or name_or_path)}
+            q_max_len, p_max_len = max_lengths(q_max_len, p_max_len)  # exports are encoders
+            return cls(
+                model, loaded_tokenizer, q_max_len=q_max_len, p_max_len=p_max_len, device=device,
+                precision=precision, batch_size=batch_size, max_tokens_per_batch=max_tokens_per_batch,
+                pad_to_multiple_of=pad_to_multiple_of, passage_field_separator=passage_field_separator,
+                source=source, score_head=head,
+            )  # fmt: skip
+        if num_threads:
+            torch.set_num_threads(num_threads)
         cap_cpu_kernel_caches()
         tokenizer_name = tokenizer or name_or_path
         loaded_tokenizer = load_tokenizer(tokenizer_name, cache_dir, revision)
@@ -357,6 +396,34 @@ class Reranker:
                 "device": str(scorer.device), "precision": self.precision, "batch_size": scorer.batch_size,
                 "max_tokens_per_batch": scorer.max_tokens_per_batch, "pad_to_multiple_of": scorer.pad_to_multiple_of,
                 "passage_field_separator": encoder.separator}  # fmt: skip
+
+
+def _load_export(
+    folder: str, record: dict | None, backend: str | None, tokenizer: str | None, num_threads: int | None
+) -> tuple[ExportedModel, ScoreHead, object]:
+    """An export folder's model on its runtime, its head and tokenizer, checked on the pairs it was made with."""
+    if record is None:
+        raise ParameterError(f"{{0}} {backend}: {literal(folder)} is not an export (it has no reranker_export.json); "
+                             "make one with python -m reranker.export", "backend")  # fmt: skip
+    if backend not in (None, record["backend"]):
+        raise ParameterError(f"{{0}} {backend}: {literal(folder)} is an export for {record['backend']} (its "
+                             "PyTorch weights are not in it)", "backend")  # fmt: skip
+    loaded_tokenizer = load_tokenizer(tokenizer or folder)
+    head = resolve_score_head(folder, loaded_tokenizer)
+    model = load_exported_model(folder, record["backend"], num_threads)
+    lengths = record["lengths"]
+    check_encoder = pair_encoder_for(head, loaded_tokenizer, lengths["q_max_len"], lengths["p_max_len"],
+                                     lengths["separator"])  # fmt: skip
+    check_export(model, check_encoder, record, folder)
+    return model, head, loaded_tokenizer
+
+
+def _check_exported_settings(model: ExportedModel, precision: str, device: str | torch.device | None) -> None:
+    if precision != "fp32":
+        raise ParameterError(f"{{0}} {precision} goes with the torch backend: a {model.backend} export computes in "
+                             "the precision it was exported in", "precision")  # fmt: skip
+    if device is not None and torch.device(device).type != "cpu":
+        raise ParameterError(f"{{0}} {device}: a {model.backend} export runs on the CPU", "device")
 
 
 def _weights_digest(model: torch.nn.Module) -> str:

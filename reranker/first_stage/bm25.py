@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import tempfile
 import time
 from array import array
@@ -28,7 +27,7 @@ from reranker.io.queries import read_queries
 from reranker.io.runs import resolve_output_format, write_ranked_lines
 from reranker.io.stamps import file_stamp, fingerprint
 from reranker.io.summary import write_summary
-from reranker.io.textio import atomic_output, has_file_suffix
+from reranker.io.textio import atomic_folder, atomic_output, has_file_suffix
 
 logger = logging.getLogger(__name__)
 
@@ -121,19 +120,12 @@ def build_index(
     index = Path(index)
     _check_index_target(index, overwrite)
     index.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{index.name}.", suffix=".tmp", dir=index.parent))
-    try:
-        (work / "collection").mkdir()
+    with atomic_folder(index) as done, tempfile.TemporaryDirectory(prefix=f".{index.name}.", dir=index.parent) as tmp:
         started = time.perf_counter()
-        passages = write_json_collection(corpus, work / "collection", threads)
+        passages = write_json_collection(corpus, Path(tmp), threads)
         converted = time.perf_counter()
-        _run_index_collection(work / "collection", work / "index", threads, passages, corpus, quiet)
+        _run_index_collection(Path(tmp), done, threads, passages, corpus, quiet)
         indexed = time.perf_counter()
-        if index.exists():
-            index.rename(work / "replaced")
-        os.replace(work / "index", index)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return IndexStats(passages, converted - started, indexed - converted)
 
 

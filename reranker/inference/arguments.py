@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reranker.inference.chunks import check_chunk_size, check_sharding
+from reranker.inference.runtimes import check_backend, check_num_threads
 from reranker.inference.scoring import check_batching
 from reranker.io.errors import ParameterError, literal, parameters_renamed
 from reranker.model.arguments import EncodingArguments, opt
@@ -38,6 +39,11 @@ class ScoringArguments(EncodingArguments):
     bf16: bool = opt(False, "bf16 autocast on a GPU or a CPU with native bf16.")
     torch_compile: bool = opt(False, "Compile the model with torch.compile.")
     device: str | None = opt(None, "cuda, cuda:N or cpu (default: cuda if available).")
+    backend: str | None = opt(
+        None, "torch, onnx or openvino (default: the backend of a folder written by python -m reranker.export, "
+        "else torch).",
+    )  # fmt: skip
+    num_threads: int | None = opt(None, "CPU threads for scoring (default: all cores).")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -45,6 +51,8 @@ class ScoringArguments(EncodingArguments):
             check_batching(self.per_device_eval_batch_size, self.max_tokens_per_batch, self.pad_to_multiple_of,
                            sum(max_lengths(self.q_max_len, self.p_max_len)))  # fmt: skip
             precision_name(self.fp16, self.bf16)
+        check_backend(self.backend)
+        check_num_threads(self.num_threads)
 
     @property
     def precision(self) -> str:

@@ -144,9 +144,7 @@ class PairScorer:
         min_batch_pairs: int | None = None,
     ) -> None:
         check_batching(batch_size, max_tokens_per_batch, pad_to_multiple_of, encoder.q_max_len + encoder.p_max_len)
-        self.model = model.eval().to(device)
-        if dtype is not None:
-            head_in_fp32(getattr(model, "_orig_mod", model))  # the module torch.compile wraps, if compiled
+        self.model = self._prepared(model, device, dtype)
         self.encoder = encoder
         self.device = device
         self.dtype = dtype
@@ -156,6 +154,12 @@ class PairScorer:
         self.pad_to_multiple_of = pad_to_multiple_of or (8 if device.type == "cuda" else 1)
         self.min_batch_pairs = min_batch_pairs or (CPU_MIN_BATCH_PAIRS if device.type == "cpu" else 1)
         self.trim_heap = HeapTrimmer()  # keeps peak memory from growing with the input (reranker.inference.heap)
+
+    def _prepared(self, model: torch.nn.Module, device: torch.device, dtype: torch.dtype | None) -> torch.nn.Module:
+        model = model.eval().to(device)
+        if dtype is not None:
+            head_in_fp32(getattr(model, "_orig_mod", model))  # the module torch.compile wraps, if compiled
+        return model
 
     def _autocast(self):
         if self.dtype is None:

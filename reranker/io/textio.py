@@ -7,6 +7,7 @@ import contextlib
 import gzip
 import io
 import os
+import shutil
 import tempfile
 import zlib
 from collections.abc import Iterator
@@ -82,6 +83,28 @@ def atomic_output(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty work folder beside `path`; if the block succeeds, it replaces `path` (an existing folder
+    there is removed after the rename), else it is removed: a folder under the final name is always complete.
+
+    Example:
+        >>> with atomic_folder("exports/minilm-onnx") as work:
+        ...     (work / "model.onnx").write_bytes(data)
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        (work / "new").mkdir()
+        yield work / "new"
+        if path.exists():
+            path.rename(work / "replaced")
+        os.replace(work / "new", path)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def gzip_member(data: bytes, level: int = 6) -> bytes:
