@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,8 @@ from fastapi.responses import JSONResponse
 
 from reranker.api import Reranker
 from reranker.io.summary import package_versions
+from reranker.io.window_scores import Aggregate
+from reranker.io.windows import WindowSpec, cut_windows, token_spans
 from reranker.model.pair_encoding import EncodedPairs
 from reranker.model.prompt_template import TextCutter
 from reranker.serving.batcher import CrossRequestBatcher
@@ -41,6 +44,8 @@ from reranker.serving.protocols import (
 
 logger = logging.getLogger(__name__)
 CLIENT_GONE = 499  # nginx's status for a client that closed the connection (counted, never sent)
+COHERE_MAX_TOKENS_PER_DOC = 4096  # Cohere's default: a document's tokens read, in windows of p_max_len
+MAX_OF_WINDOWS = Aggregate("maxp")  # a long document's score, as Cohere's rerank takes it
 
 
 @dataclass(frozen=True)
@@ -87,11 +92,22 @@ class ServingState:
             self.batcher.close()
         self.encoding.shutdown()
 
-    def encode(self, query: str, texts: list[str], max_tokens: int | None = None) -> EncodedPairs:
-        """The pairs of one call (each text cut to `max_tokens` tokens first, when given)."""
-        if max_tokens is not None:
-            texts = _cutter(self.reranker.scorer.encoder.tokenizer, max_tokens)(texts)
+    def encode(self, query: str, texts: list[str]) -> EncodedPairs:
+        """The pairs of one call, each text cut to the model's `p_max_len` tokens (TEI's route)."""
         return self.reranker.scorer.encoder.encode_groups([query], [[("", text) for text in texts]])
+
+    def encode_windows(self, query: str, texts: list[str], max_tokens: int) -> tuple[EncodedPairs, list[list[int]]]:
+        """The pairs of one call as Cohere reads documents: each cut to `max_tokens` tokens, then into windows of the
+        model's `p_max_len` tokens. Returns the windows' pairs and each document's window numbers."""
+        encoder = self.reranker.scorer.encoder
+        texts = _cutter(encoder.tokenizer, max_tokens)(texts)
+        spec = WindowSpec(encoder.p_max_len, names=("p_max_len", "p_max_len"))
+        spans = token_spans(encoder.tokenizer)(texts)
+        documents = [cut_windows("", text, found, spec) for text, found in zip(texts, spans, strict=True)]
+        numbers = itertools.count()
+        owned = [[next(numbers) for _ in windows] for windows in documents]
+        pairs = encoder.encode_groups([query], [[("", w.text) for windows in documents for w in windows]])
+        return pairs, owned
 
     def first_over_limit(self, query: str, texts: list[str]) -> str | None:
         """What in a call is longer than the model's limits (`q_max_len`, `p_max_len` tokens), or None."""
@@ -180,7 +196,8 @@ def _add_scoring_routes(app: FastAPI, state: ServingState) -> None:
     async def cohere_v2(request: Request) -> Response:
         async def handle() -> dict:
             call = parse_request(CohereV2Request, await request.body(), "/v2/rerank")
-            scores = await _score(state, request, call.query, call.documents, call.max_tokens_per_doc)
+            max_tokens = call.max_tokens_per_doc or COHERE_MAX_TOKENS_PER_DOC
+            scores = await _score(state, request, call.query, call.documents, max_tokens)
             return cohere_response(scores, call.top_n, "2", call.model)
 
         return await _serve(state, "/v2/rerank", handle)
@@ -190,7 +207,8 @@ def _add_scoring_routes(app: FastAPI, state: ServingState) -> None:
         async def handle() -> dict:
             call = parse_request(CohereV1Request, await request.body(), "/v1/rerank")
             texts = call.texts
-            scores = await _score(state, request, call.query, texts, call.max_tokens_per_doc)
+            max_tokens = call.max_tokens_per_doc or COHERE_MAX_TOKENS_PER_DOC
+            scores = await _score(state, request, call.query, texts, max_tokens)
             return cohere_response(scores, call.top_n, "1", call.model, texts if call.return_documents else None)
 
         return await _serve(state, "/v1/rerank", handle)
@@ -248,7 +266,9 @@ async def _score(
     *,
     check_limits: bool = False,
 ) -> np.ndarray:
-    """Raw scores of (query, text) pairs through the batcher; RequestError for calls the server cannot take."""
+    """Raw scores of (query, text) pairs through the batcher; RequestError for calls the server cannot take.
+    `max_tokens`: Cohere's `max_tokens_per_doc` (documents read in windows, each scored by its best); None: TEI's
+    reading (each text cut at `p_max_len`)."""
     if state.draining or state.status != "ready":
         raise RequestError(503, f"the server is {'shutting down' if state.draining else state.status}", "Unhealthy")
     limit = state.settings.max_client_batch_size
@@ -257,9 +277,16 @@ async def _score(
     loop = asyncio.get_running_loop()
     if check_limits and (problem := await loop.run_in_executor(state.encoding, state.first_over_limit, query, texts)):
         raise RequestError(422, f"{problem}; send truncate: true to cut it")
-    encoder = state.reranker.scorer.encoder
-    max_tokens = max_tokens if max_tokens is not None and max_tokens < encoder.p_max_len else None
-    pairs = await loop.run_in_executor(state.encoding, state.encode, query, texts, max_tokens)
+    if max_tokens is None:
+        pairs = await loop.run_in_executor(state.encoding, state.encode, query, texts)
+        return await _scored(state, request, pairs)
+    pairs, owned = await loop.run_in_executor(state.encoding, state.encode_windows, query, texts, max_tokens)
+    scores = (await _scored(state, request, pairs)).tolist()
+    return np.array([MAX_OF_WINDOWS(list(enumerate(scores[i] for i in numbers))) for numbers in owned], np.float32)
+
+
+async def _scored(state: ServingState, request: Request, pairs: EncodedPairs) -> np.ndarray:
+    """The pairs' scores through the batcher; a client that goes away meanwhile has its waiting pairs dropped."""
     scoring = asyncio.ensure_future(state.batcher.score(pairs))
     gone = asyncio.ensure_future(_disconnected(request))
     await asyncio.wait((scoring, gone), return_when=asyncio.FIRST_COMPLETED)

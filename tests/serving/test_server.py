@@ -17,6 +17,7 @@ import pytest
 
 from reranker import Reranker
 from reranker.serving.protocols import sigmoid
+from tests.api.test_windows import EARLY, LATE, QUERY
 from tests.serving.server_process import ServerProcess, dev600_requests, metric
 
 pytestmark = pytest.mark.slow
@@ -142,6 +143,22 @@ def test_max_tokens_per_doc_cuts_each_document(server, reference):
     cut = ["marathon " * 19 + "marathon", documents[1]]  # 20 tokens of each
     expected = sigmoid(reference.predict("how long is a marathon", cut))
     np.testing.assert_allclose(sorted(r["relevance_score"] for r in results), sorted(expected), atol=1e-5)
+
+
+def test_cohere_routes_read_long_documents_in_windows_and_take_the_best(server, reference):
+    """As Cohere's rerank: a document is read up to max_tokens_per_doc tokens, in windows of --p_max_len, scored by
+    its best window; TEI's route cuts it at --p_max_len, so the late answer is never read there."""
+    documents = [EARLY, LATE]
+    cohere_v2 = HTTP.post(f"{server.url}/v2/rerank", json={"query": QUERY, "documents": documents}).json()
+    expected = reference.rank(QUERY, documents, max_tokens_per_doc=128)  # windows of 128 tokens, maxp
+    assert [r["index"] for r in cohere_v2["results"]] == [i for i, _ in expected] == [1, 0]
+    np.testing.assert_allclose([r["relevance_score"] for r in cohere_v2["results"]],
+                               sigmoid(np.array([score for _, score in expected])), atol=1e-5)  # fmt: skip
+    tei = HTTP.post(f"{server.url}/rerank", json={"query": QUERY, "texts": documents, "truncate": True}).json()
+    assert [r["index"] for r in tei] == [i for i, _ in reference.rank(QUERY, documents)] == [0, 1]
+    cut = HTTP.post(f"{server.url}/v1/rerank", json={"query": QUERY, "documents": documents,
+                                                    "max_tokens_per_doc": 128}).json()  # fmt: skip
+    assert [r["index"] for r in cut["results"]] == [0, 1]  # the answer lies past the first 128 tokens
 
 
 def test_health_info_and_metrics(server):
