@@ -34,17 +34,19 @@ def test_lengths_with_few_pairs_share_batches_with_their_neighbours():
     assert capped == [[5], [1], [3], [7], [8], [2, 6], [4], [0, 9]]  # 40 tokens: one 30-token pair, three of 12
 
 
+def scored_groups(tokenizer, model_dir, **settings) -> tuple[PairScorer, np.ndarray]:
+    """A CPU `PairScorer` with `settings` and its scores of GROUPS' pairs."""
+    scorer = PairScorer(load_cross_encoder(str(model_dir)), PairEncoder(tokenizer, 16, 128), torch.device("cpu"),
+                        **settings)  # fmt: skip
+    pairs = [(g.query, title, text) for g in GROUPS for title, text in g.passages]
+    return scorer, scorer.score_pairs(*zip(*pairs, strict=True))
+
+
 def test_small_lengths_batched_together_keep_the_scores(tokenizer, tiny_model_dir):
-    model = load_cross_encoder(str(tiny_model_dir))
-    encoder = PairEncoder(tokenizer, 16, 128)
-    queries = ["what is the capital of france"] * 3 + ["cat"] * 3
-    titles = [title for g in GROUPS for title, _ in g.passages]
-    texts = [text for g in GROUPS for _, text in g.passages]
-    exact = PairScorer(model, encoder, torch.device("cpu"), min_batch_pairs=1)
-    merged = PairScorer(model, encoder, torch.device("cpu"))  # the CPU default: the 6 pairs in one batch
+    _, exact = scored_groups(tokenizer, tiny_model_dir, min_batch_pairs=1)
+    merged, scores = scored_groups(tokenizer, tiny_model_dir)  # the CPU default: the 6 pairs in one batch
     assert merged.min_batch_pairs == 16
-    np.testing.assert_allclose(merged.score_pairs(queries, titles, texts), exact.score_pairs(queries, titles, texts),
-                               atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(scores, exact, atol=1e-5)
 
 
 def test_padded_batch_pads_and_masks_only_when_needed():
@@ -59,15 +61,8 @@ def test_padded_batch_pads_and_masks_only_when_needed():
 
 
 def test_padding_to_a_multiple_of_8_keeps_the_scores(tokenizer, tiny_model_dir):
-    model = load_cross_encoder(str(tiny_model_dir))
-    encoder = PairEncoder(tokenizer, 16, 128)
-    queries = ["what is the capital of france"] * 3 + ["cat"] * 3
-    titles = [title for g in GROUPS for title, _ in g.passages]
-    texts = [text for g in GROUPS for _, text in g.passages]
-    exact = PairScorer(model, encoder, torch.device("cpu"), batch_size=4, min_batch_pairs=1)
-    exact = exact.score_pairs(queries, titles, texts)
-    scorer = PairScorer(model, encoder, torch.device("cpu"), batch_size=4, pad_to_multiple_of=8, min_batch_pairs=1)
-    padded = scorer.score_pairs(queries, titles, texts)
+    _, exact = scored_groups(tokenizer, tiny_model_dir, batch_size=4, min_batch_pairs=1)
+    scorer, padded = scored_groups(tokenizer, tiny_model_dir, batch_size=4, pad_to_multiple_of=8, min_batch_pairs=1)
     assert scorer.pad_to_multiple_of == 8 and len(set(padded.tolist())) == 6
     np.testing.assert_allclose(padded, exact, atol=1e-5)
 
