@@ -19,7 +19,7 @@ from reranker.distributed import World
 from reranker.inference.chunks import check_chunk_size, check_sharding
 from reranker.inference.prefetch import prefetch
 from reranker.inference.score_file import RerankStats, scoring_job
-from reranker.inference.scoring import PairScorer, cap_cpu_kernel_caches, check_batching
+from reranker.inference.scoring import PairScorer, ScoringOptions, cap_cpu_kernel_caches, check_batching
 from reranker.inference.sharded import rerank_file_on_all_ranks
 from reranker.io.errors import ParameterError, check_at_least, literal
 from reranker.io.stamps import source_stamp
@@ -67,6 +67,7 @@ class Reranker:
         passage_field_separator: str = " ",
         source: dict | None = None,
         score_head: ScoreHead | None = None,
+        options: ScoringOptions | None = None,
     ) -> None:
         """Wrap a loaded model and tokenizer; `Reranker.from_pretrained` loads them from a folder or the Hub.
 
@@ -84,6 +85,7 @@ class Reranker:
             source: what identifies the weights in a rerank job's fingerprint (set by `from_pretrained`; by
                 default a hash of the weights).
             score_head: how the model reads a pair (`resolve_score_head`; default: a BERT-style cross-encoder).
+            options: GPU speed variants (`ScoringOptions`: fixed shapes, device mask, cast weights, queue ahead).
         """
         device = World.from_environment().device(None if device is None else str(device))
         self.score_head = score_head or ScoreHead(None)
@@ -91,7 +93,8 @@ class Reranker:
                                    passage_field_separator)  # fmt: skip
         dtype = autocast_dtype(precision, device)
         self.precision = precision
-        self.scorer = PairScorer(model, encoder, device, dtype, batch_size, max_tokens_per_batch, pad_to_multiple_of)
+        self.scorer = PairScorer(model, encoder, device, dtype, batch_size, max_tokens_per_batch, pad_to_multiple_of,
+                                 options=options)  # fmt: skip
         self._source = source
 
     @classmethod
@@ -121,6 +124,7 @@ class Reranker:
         true_token: str | None = None,
         false_token: str | None = None,
         attn_implementation: str | None = None,
+        options: ScoringOptions | None = None,
     ) -> Reranker:
         """Load a reranker as `reranker_inference.py` does: a folder written by `train_reranker.py` (a LoRA
         adapter folder is loaded on its base model and merged), a sentence-transformers CrossEncoder folder, a
@@ -184,7 +188,7 @@ class Reranker:
         return cls(
             model, loaded_tokenizer, q_max_len=q_max_len, p_max_len=p_max_len, device=device, precision=precision,
             batch_size=batch_size, max_tokens_per_batch=max_tokens_per_batch, pad_to_multiple_of=pad_to_multiple_of,
-            passage_field_separator=passage_field_separator, source=source, score_head=head,
+            passage_field_separator=passage_field_separator, source=source, score_head=head, options=options,
         )  # fmt: skip
 
     @property

@@ -46,6 +46,7 @@ def load_reranker(model_args, args):
         template_prefix=model_args.template_prefix, template_suffix=model_args.template_suffix,
         instruction=model_args.instruction, preset=model_args.preset, true_token=model_args.true_token,
         false_token=model_args.false_token, attn_implementation=model_args.attn_implementation,
+        options=args.options,
     )  # fmt: skip
 
 

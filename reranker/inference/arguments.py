@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reranker.inference.chunks import check_chunk_size, check_sharding
-from reranker.inference.scoring import check_batching
+from reranker.inference.scoring import ScoringOptions, check_batching
 from reranker.io.errors import ParameterError, literal, parameters_renamed
 from reranker.model.arguments import EncodingArguments, opt
 from reranker.model.heads import max_lengths
@@ -38,6 +38,11 @@ class ScoringArguments(EncodingArguments):
     bf16: bool = opt(False, "bf16 autocast on a GPU or a CPU with native bf16.")
     torch_compile: bool = opt(False, "Compile the model with torch.compile.")
     device: str | None = opt(None, "cuda, cuda:N or cpu (default: cuda if available).")
+    # GPU speed variants (issue 37), off until a GPU run picks the defaults; see ScoringOptions
+    fixed_shapes: bool = opt(False, "A few batch shapes only: lengths to multiples of 32, partial batches filled.")
+    device_mask: bool = opt(False, "Build the attention mask on the device (encoders on SDPA): no sync a batch.")
+    cast_weights: bool = opt(False, "With --bf16/--fp16: weights in that dtype instead of autocast; head in fp32.")
+    queue_ahead: bool = opt(False, "Queue the next chunk on the device before reading this chunk's scores.")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -49,6 +54,10 @@ class ScoringArguments(EncodingArguments):
     @property
     def precision(self) -> str:
         return precision_name(self.fp16, self.bf16)
+
+    @property
+    def options(self) -> ScoringOptions:
+        return ScoringOptions(self.fixed_shapes, self.device_mask, self.cast_weights, self.queue_ahead)
 
 
 @dataclass
