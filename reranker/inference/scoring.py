@@ -258,12 +258,12 @@ class PairScorer:
         return torch.autocast(device_type=self.device.type, dtype=self.dtype)
 
     def _forward(self, batch: dict[str, torch.Tensor], lengths: np.ndarray) -> torch.Tensor:
-        if self.options.device_mask:
-            batch.pop("attention_mask", None)
+        on_device = self.options.device_mask and batch.pop("attention_mask", None) is not None  # none: no padding
+        if on_device:
             batch["lengths"] = torch.from_numpy(lengths.astype(np.int64))
         if self.device.type == "cuda":
             batch = {k: v.pin_memory().to(self.device, non_blocking=True) for k, v in batch.items()}
-        if self.options.device_mask:
+        if on_device:
             batch["attention_mask"] = lengths_mask(batch.pop("lengths"), batch["input_ids"].shape[1])
         with self._autocast():
             logits = self.model(**batch).logits
