@@ -90,6 +90,25 @@ def test_device_mask_gives_the_same_scores_and_files(tokenizer, tiny_model_dir, 
     assert scoring_job(path, {}, on_device) == scoring_job(path, {}, masked)
 
 
+def test_device_mask_skips_transformers_padding_check(tokenizer, tiny_model_dir, dev_pairs, monkeypatch):
+    """The check that waits for the GPU once a batch (`padding_mask.all()`) runs for 2D masks, never for ours."""
+    from transformers import masking_utils  # noqa: PLC0415
+
+    checked, check = [], masking_utils._ignore_bidirectional_mask_sdpa
+    monkeypatch.setattr(masking_utils, "_ignore_bidirectional_mask_sdpa",
+                        lambda padding_mask, *args: checked.append(padding_mask is not None) or
+                        check(padding_mask, *args))  # fmt: skip
+    model = load_cross_encoder(str(tiny_model_dir))
+    encoder = PairEncoder(tokenizer, 16, 128)
+    _, queries, titles, texts = dev_pairs
+    PairScorer(model, encoder, CPU, batch_size=32, pad_to_multiple_of=8).score_pairs(queries, titles, texts)
+    assert sum(checked) >= 5  # once a padded batch, and a layer
+    checked.clear()
+    PairScorer(model, encoder, CPU, batch_size=32, pad_to_multiple_of=8,
+               options=ScoringOptions(device_mask=True)).score_pairs(queries, titles, texts)  # fmt: skip
+    assert not any(checked)
+
+
 def test_device_mask_refuses_models_it_would_score_wrongly(tokenizer, tiny_model_dir):
     model = load_cross_encoder(str(tiny_model_dir))
     model.config._attn_implementation = "eager"  # eager attention adds the mask: a boolean one would be wrong
