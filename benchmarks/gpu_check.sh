@@ -21,6 +21,7 @@
 #      chunk k's scores are read); + --cast_weights (bf16 weights, head fp32); the last three without fixed shapes.
 #      Each prints its chunks' times and "chunk timings (VARIANT): ... end to end; steady ... pairs/s; start-up ...
 #      s; GPU utilisation ...; 6980000 pairs: ... min". About 1 min a variant at today's rate, less if faster.
+#      CHUNK_VARIANTS="FLAGS;FLAGS;..." replaces the list ("" in it: today's), e.g. to add --torch_compile.
 #  11. (`trainsync`, issue 37) training as in 5 with adamw_torch_fused, the loss logged once and the NaN check off.
 # Each stage has its own time limit and goes on after a failure; the log goes to $OUT/gpu_check.log.
 # STAGES="tests compare model e2e chunks train trainsync memory host llm serving" (default: all) picks stages by name.
@@ -107,8 +108,10 @@ fi
 # job), timed chunk by chunk (benchmarks/chunk_timings.py): steady pairs/s, start-up, GPU utilisation, 6.98M pairs
 if picked chunks; then
   repeated "${CHUNK_REPEAT:-25}"
-  for variant in "" "--fixed_shapes" "--fixed_shapes --device_mask" "--fixed_shapes --device_mask --queue_ahead" \
-    "--fixed_shapes --device_mask --queue_ahead --cast_weights" "--device_mask --queue_ahead --cast_weights"; do
+  IFS=';' read -ra variants <<< "${CHUNK_VARIANTS:-;--fixed_shapes;--fixed_shapes --device_mask;--fixed_shapes \
+--device_mask --queue_ahead;--fixed_shapes --device_mask --queue_ahead --cast_weights;--device_mask --queue_ahead \
+--cast_weights}"
+  for variant in "${variants[@]}"; do
     rm -f /tmp/chunks.txt /tmp/chunks.txt.*  # a finished output would be taken as done
     # shellcheck disable=SC2086  # the variant's flags split on purpose
     stage "chunk timings, dev600 x${CHUNK_REPEAT:-25}, bf16, batch 1024 ${variant:-(today)}" 100 python3 \
