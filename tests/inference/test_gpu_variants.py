@@ -155,3 +155,19 @@ def test_cast_weights_error_within_autocast_bound(tokenizer, tiny_model_dir, dev
     rounded = torch.from_numpy(cast_scores).to(dtype).float().numpy()
     assert cast_scores.dtype == np.float32 and (rounded != cast_scores).mean() > 0.9  # not rounded by a 16-bit head
     assert scoring_job("x", {}, cast) != scoring_job("x", {}, autocast)  # other scores, another job
+
+
+@pytest.mark.slow
+def test_reranker_inference_flags_reach_the_scorer(run_script, tiny_model_dir, dev_pairs, tmp_path):
+    """The command's flags: device mask and queue-ahead write today's file byte for byte (as a GPU run would be
+    checked); a model they cannot score is one error line naming the flag, exit status 2."""
+    common = ["--model_name_or_path", tiny_model_dir, "--encode_in_path", dev_pairs[0], "--pad_to_multiple_of", "8",
+              "--chunk_size", "100", "--device", "cpu"]  # fmt: skip
+    run_script("reranker_inference.py", *common, "--encoded_save_path", tmp_path / "today.txt")
+    run_script("reranker_inference.py", *common, "--encoded_save_path", tmp_path / "variants.txt", "--device_mask",
+               "--queue_ahead")  # fmt: skip
+    assert (tmp_path / "variants.txt").read_bytes() == (tmp_path / "today.txt").read_bytes()
+    failed = run_script("reranker_inference.py", *common, "--encoded_save_path", tmp_path / "eager.txt",
+                        "--device_mask", "--attn_implementation", "eager", check=False)  # fmt: skip
+    assert failed.returncode == 2 and not (tmp_path / "eager.txt").exists()
+    assert failed.stderr.strip().splitlines()[-1].startswith("error: --device_mask needs an encoder")
