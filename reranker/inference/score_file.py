@@ -111,20 +111,10 @@ def _ranked_lines(chunk: EncodedChunk, scores: np.ndarray) -> str:
 
 
 def _queued(scorer: PairScorer, chunks: Iterator[EncodedChunk]) -> Iterator[tuple[EncodedChunk, PendingScores]]:
-    """Each chunk with its queued scores; with `queue_ahead`, the next chunk is queued before a chunk is yielded,
-    so that the device computes it while the host reads, ranks and writes this one."""
-    if not scorer.options.queue_ahead:
-        yield from ((chunk, scorer.submit(chunk.pairs)) for chunk in chunks)
-        return
-    previous = None
-    for chunk in chunks:
-        queued = (chunk, scorer.submit(chunk.pairs))
-        if previous is not None:
-            yield previous
-        previous = queued
-        del queued
-    if previous is not None:
-        yield previous
+    """Each chunk with its queued scores. With `queue_ahead`, chunks are queued from a thread, one ahead: the device
+    computes the next chunk while this thread reads, ranks and writes this one (the GPU drained at every chunk)."""
+    items = ((chunk, scorer.submit(chunk.pairs)) for chunk in chunks)
+    return prefetch(items, depth=1) if scorer.options.queue_ahead else items
 
 
 def rerank_file(

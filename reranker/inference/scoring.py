@@ -54,7 +54,7 @@ class ScoringOptions:
     are planned a few times per run, not per chunk. `device_mask`: the attention mask built on the device from the
     lengths, in the 4D form transformers passes on untested (its 2D form costs a host-device sync a batch).
     `cast_weights`: weights in the autocast dtype instead of autocast (the head stays fp32). `queue_ahead`: a rerank
-    file's next chunk is queued on the device before this chunk's scores are read.
+    file's chunks are queued on the device from a thread, one ahead of the chunk being read, ranked and written.
     """
 
     fixed_shapes: bool = False
@@ -132,7 +132,7 @@ class PendingScores:
             self._host = torch.empty(scores.shape, dtype=scores.dtype, pin_memory=True)
             self._host.copy_(scores, non_blocking=True)
             self._event = torch.cuda.Event()
-            self._event.record()
+            self._event.record(torch.cuda.current_stream(scores.device))  # a thread's current device may be another
         else:
             self._host = scores
 

@@ -1,6 +1,7 @@
 """The GPU speed variants of `PairScorer` (issue 37), checked on the CPU: the scores and files they change or keep."""
 
 import itertools
+import threading
 
 import numpy as np
 import pytest
@@ -116,22 +117,36 @@ def test_device_mask_refuses_models_it_would_score_wrongly(tokenizer, tiny_model
         PairScorer(model, PairEncoder(tokenizer, 16, 128), CPU, options=ScoringOptions(device_mask=True))
 
 
-def test_queue_ahead_writes_the_same_file_and_resumes(tokenizer, tiny_model_dir, dev_pairs, tmp_path, monkeypatch):
+def test_queue_ahead_writes_from_a_thread_and_resumes(tokenizer, tiny_model_dir, dev_pairs, tmp_path, monkeypatch):
     model = load_cross_encoder(str(tiny_model_dir))
     encoder = PairEncoder(tokenizer, 16, 128)
     path = str(dev_pairs[0])
     rerank_file(PairScorer(model, encoder, CPU), path, str(tmp_path / "today.txt"), chunk_size=60,
                 show_progress=False)  # fmt: skip
     ahead = PairScorer(model, encoder, CPU, options=ScoringOptions(queue_ahead=True))
-    submitted, real = [], ahead.submit
-    monkeypatch.setattr(ahead, "submit", lambda pairs: submitted.append(len(pairs)) or real(pairs))
-    written, ranked_lines = [], score_file._ranked_lines
-    record = lambda chunk, scores: written.append(len(submitted)) or ranked_lines(chunk, scores)  # noqa: E731
+    submitting, writing, real, ranked_lines = set(), set(), ahead.submit, score_file._ranked_lines
+    monkeypatch.setattr(ahead, "submit", lambda pairs: submitting.add(threading.get_ident()) or real(pairs))
+    record = lambda chunk, scores: writing.add(threading.get_ident()) or ranked_lines(chunk, scores)  # noqa: E731
     monkeypatch.setattr(score_file, "_ranked_lines", record)
     stats = rerank_file(ahead, path, str(tmp_path / "ahead.txt"), chunk_size=60, show_progress=False)
     assert (tmp_path / "ahead.txt").read_bytes() == (tmp_path / "today.txt").read_bytes()
-    assert stats.candidates == 300 and len(submitted) == 5
-    assert written[:4] == [2, 3, 4, 5]  # chunk k is written once chunk k + 1 is queued; the last, after the end
+    assert stats.candidates == 300
+    # chunks are queued from a thread of their own while this one writes
+    assert writing == {threading.get_ident()} and len(submitting) == 1 and not submitting & writing
+    # killed while the third chunk is queued: the same command finishes the file byte for byte
+    calls = []
+    monkeypatch.setattr(ahead, "submit", lambda pairs: calls.append(1) or (len(calls) == 3 and _kill()) or real(pairs))
+    out = tmp_path / "killed.txt"
+    with pytest.raises(KeyboardInterrupt):
+        rerank_file(ahead, path, str(out), chunk_size=60, show_progress=False)
+    assert not out.exists()
+    monkeypatch.setattr(ahead, "submit", real)
+    rerank_file(ahead, path, str(out), chunk_size=60, show_progress=False)
+    assert out.read_bytes() == (tmp_path / "today.txt").read_bytes()
+
+
+def _kill():
+    raise KeyboardInterrupt("killed")
 
 
 # fp16 holds the issue's 1.5x; bf16 weights keep the residual stream in bf16 where autocast keeps it in fp32: 1.9x
