@@ -25,7 +25,7 @@
 #  11. (`trainsync`, issue 37) training as in 5 with adamw_torch_fused, the loss logged once and the NaN check off.
 # Each stage has its own time limit and goes on after a failure; the log goes to $OUT/gpu_check.log.
 # STAGES="tests compare model e2e chunks train trainsync memory host llm serving" (default: all) picks stages by name.
-# Issue 37's run (about 8 min): STAGES="tests chunks train trainsync" bash benchmarks/gpu_check.sh
+# Issue 37's run (estimated 7-9 min from issue 26's rates, not yet timed): STAGES="tests chunks train trainsync" bash benchmarks/gpu_check.sh
 # Its dry run on a CPU: STAGES="chunks trainsync" STEPS=2 DEVICE=cpu LAYERS=2 HIDDEN=128 HEADS=2 LIMIT=200 \
 #   CHUNK_REPEAT=20 CHUNK_SIZE=1000 bash benchmarks/gpu_check.sh
 # A dry run on a CPU: DEVICE=cpu LAYERS=2 HIDDEN=128 HEADS=2 LIMIT=200 REPEAT=2 STEPS=2 LLM_LAYERS=2 LLM_HIDDEN=64 \
