@@ -3,7 +3,7 @@ padded to its longest pair) and length-bucketed sub-batches.
 
     python benchmarks/bench_training.py --model DIR --train TRAIN_JSONL [--steps 20] [--bf16 | --fp16]
         [--per_device_train_batch_size 8] [--train_n_passages 8] [--length_buckets 4] [--gradient_checkpointing]
-        [--optim adamw_torch] [--profile_steps N]
+        [--optim adamw_torch] [--profile_steps N] [--no_step_sync]
 
 The runs use the same seed, data and Trainer; only the collator's padding differs. Prints groups/s for each
 (optimizer steps x groups per step / training time, model load excluded), the losses of each run, and last
@@ -67,7 +67,8 @@ def run(args, pad_to_max_length: bool, length_buckets: int, output_dir: str, pro
             max_steps=args.steps,
             per_device_train_batch_size=args.per_device_train_batch_size,
             learning_rate=1e-4,
-            logging_steps=1,
+            logging_steps=args.steps if args.no_step_sync else 1,
+            logging_nan_inf_filter=not args.no_step_sync,
             save_strategy="no",
             report_to="none",
             disable_tqdm=True,
@@ -100,6 +101,10 @@ def main() -> None:
     parser.add_argument("--dataloader_num_workers", type=int, default=0)
     parser.add_argument("--optim", default="adamw_torch")
     parser.add_argument("--profile_steps", type=int, default=0)
+    parser.add_argument("--no_step_sync", action="store_true",
+                        help="Log the loss once, at the end, and skip the Trainer's NaN/inf check: both read the "
+                        "loss on the host every step (train_reranker.py: --logging_steps N "
+                        "--logging_nan_inf_filter False).")  # fmt: skip
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     default = default_length_buckets(device)
@@ -113,7 +118,8 @@ def main() -> None:
     for name, (rate, losses) in results.items():
         print(f"{name:32s} {rate:8.2f} groups/s  losses {json.dumps([round(x, 4) for x in losses])}")
     ours = results["dynamic padding, one batch" if default == 1 else list(results)[-1]][0]
-    print(f"library default on {device.type}: {default} length bucket(s); optimizer {args.optim}")
+    print(f"library default on {device.type}: {default} length bucket(s); optimizer {args.optim}; "
+          f"{'no' if args.no_step_sync else 'a'} host sync a step (loss log, NaN check)")  # fmt: skip
     print(f"speedup_vs_fixed_padding={ours / results['fixed padding (reference)'][0]:.2f}")
 
 

@@ -15,8 +15,19 @@
 #      with the yes_no head, bf16, q/p 32/192 on dev600; LoRA training steps/s and memory at groups of 16;
 #   9. the HTTP server (`python -m reranker.serve`, bf16) under 64 and 256 closed-loop clients sending whole dev600
 #      requests (a query and its 20 passages), with and without batching across requests.
+#  10. (`chunks`, issue 37) `reranker_inference.py` on dev600 x25 (300,000 pairs), batch 1024, bf16, one process per
+#      variant: today's; --fixed_shapes (a few batch shapes: lengths to multiples of 32, partial batches filled);
+#      + --device_mask (the 4D mask built on the GPU: no sync a batch); + --queue_ahead (chunk k+1 queued before
+#      chunk k's scores are read); + --cast_weights (bf16 weights, head fp32); the last three without fixed shapes.
+#      Each prints its chunks' times and "chunk timings (VARIANT): ... end to end; steady ... pairs/s; start-up ...
+#      s; GPU utilisation ...; 6980000 pairs: ... min". About 1 min a variant at today's rate, less if faster.
+#      CHUNK_VARIANTS="FLAGS;FLAGS;..." replaces the list ("" in it: today's), e.g. to add --torch_compile.
+#  11. (`trainsync`, issue 37) training as in 5 with adamw_torch_fused, the loss logged once and the NaN check off.
 # Each stage has its own time limit and goes on after a failure; the log goes to $OUT/gpu_check.log.
-# STAGES="tests compare model e2e train memory host llm serving" (the default: all) picks stages by those names.
+# STAGES="tests compare model e2e chunks train trainsync memory host llm serving" (default: all) picks stages by name.
+# Issue 37's run (estimated 7-9 min from issue 26's rates, not yet timed): STAGES="tests chunks train trainsync" bash benchmarks/gpu_check.sh
+# Its dry run on a CPU: STAGES="chunks trainsync" STEPS=2 DEVICE=cpu LAYERS=2 HIDDEN=128 HEADS=2 LIMIT=200 \
+#   CHUNK_REPEAT=20 CHUNK_SIZE=1000 bash benchmarks/gpu_check.sh
 # A dry run on a CPU: DEVICE=cpu LAYERS=2 HIDDEN=128 HEADS=2 LIMIT=200 REPEAT=2 STEPS=2 LLM_LAYERS=2 LLM_HIDDEN=64 \
 #   LLM_HEAD_DIM=16 LLM_STEPS=3 bash benchmarks/gpu_check.sh
 set -uo pipefail
@@ -34,7 +45,7 @@ fi
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 RERANKER_TEST_TOKENIZER=$G/tokenizer
 STARTED=$SECONDS
 FAILED=()
-STAGES=" ${STAGES:-tests compare model e2e train memory host llm serving} "
+STAGES=" ${STAGES:-tests compare model e2e chunks train trainsync memory host llm serving} "
 picked() { [[ $STAGES == *" $1 "* ]]; }
 stage() {  # stage NAME LIMIT_S COMMAND...: time one stage, keep going if it fails
   local name=$1 limit=$2 begun=$SECONDS
@@ -66,12 +77,15 @@ if picked model; then
   done
 fi
 
-REPEATED=/tmp/dev600x${REPEAT:-20}.rerank.jsonl
-picked e2e && python3 -c "import sys; sys.path.insert(0, 'benchmarks'); from pathlib import Path
+repeated() {  # repeated N: dev600 N times over (LIMIT pairs of it) in /tmp/dev600xN.rerank.jsonl
+  python3 -c "import sys; sys.path.insert(0, 'benchmarks'); from pathlib import Path
 from bench_scoring import read_pairs, write_input
 write_input(read_pairs(sys.argv[1], ${LIMIT:-None}, int(sys.argv[2])), Path(sys.argv[3]))" \
-  $G/dev600.rerank.jsonl "${REPEAT:-20}" "$REPEATED"
-picked e2e && echo "$(wc -l < "$REPEATED") pairs in $REPEATED"
+    $G/dev600.rerank.jsonl "$1" "/tmp/dev600x$1.rerank.jsonl"
+  echo "$(wc -l < "/tmp/dev600x$1.rerank.jsonl") pairs in /tmp/dev600x$1.rerank.jsonl"
+}
+REPEATED=/tmp/dev600x${REPEAT:-20}.rerank.jsonl
+picked e2e && repeated "${REPEAT:-20}"
 end_to_end() {  # end_to_end LABEL [FLAGS...]: reranker_inference.py on $REPEATED, timed from the shell
   local label=$1 begun
   shift
@@ -90,12 +104,35 @@ if picked e2e; then
     --per_device_eval_batch_size 1024
 fi
 
+# Issue 37's variants, each in its own process on dev600 x25 (300,000 pairs: start-up amortised as in the real
+# job), timed chunk by chunk (benchmarks/chunk_timings.py): steady pairs/s, start-up, GPU utilisation, 6.98M pairs
+if picked chunks; then
+  repeated "${CHUNK_REPEAT:-25}"
+  IFS=';' read -ra variants <<< "${CHUNK_VARIANTS:-;--fixed_shapes;--fixed_shapes --device_mask;--fixed_shapes \
+--device_mask --queue_ahead;--fixed_shapes --device_mask --queue_ahead --cast_weights;--device_mask --queue_ahead \
+--cast_weights}"
+  for variant in "${variants[@]}"; do
+    rm -f /tmp/chunks.txt /tmp/chunks.txt.*  # a finished output would be taken as done
+    # shellcheck disable=SC2086  # the variant's flags split on purpose
+    stage "chunk timings, dev600 x${CHUNK_REPEAT:-25}, bf16, batch 1024 ${variant:-(today)}" 100 python3 \
+      benchmarks/chunk_timings.py --label="${variant:-today}" --started "$(date +%s.%N)" -- reranker_inference.py \
+      --model_name_or_path $MODEL --encode_in_path "/tmp/dev600x${CHUNK_REPEAT:-25}.rerank.jsonl" \
+      --encoded_save_path /tmp/chunks.txt --q_max_len 16 --p_max_len 128 --bf16 --device "$DEVICE" \
+      --per_device_eval_batch_size 1024 --chunk_size "${CHUNK_SIZE:-20000}" $variant
+  done
+fi
+
 # the dataloader workers fork: tokenizers' own threads must stay off there
 for optim in $(picked train && echo adamw_torch adamw_torch_fused); do
   stage "training groups/s, bf16, 8 x 8, $optim: fixed padding, dynamic, buckets" 120 env TOKENIZERS_PARALLELISM=false \
     python3 benchmarks/bench_training.py --model $MODEL --train $G/train.jsonl.gz --steps "${STEPS:-60}" --bf16 \
     --dataloader_num_workers 2 --optim $optim --profile_steps $([[ $optim == adamw_torch ]] && echo 0 || echo 3)
 done
+
+# issue 37: the fused AdamW without the Trainer's two host syncs a step (the loss logged every step, the NaN check)
+picked trainsync && stage "training groups/s, bf16, 8 x 8, adamw_torch_fused, no sync a step" 120 env \
+  TOKENIZERS_PARALLELISM=false python3 benchmarks/bench_training.py --model $MODEL --train $G/train.jsonl.gz \
+  --steps "${STEPS:-60}" --bf16 --dataloader_num_workers 2 --optim adamw_torch_fused --no_step_sync
 
 picked memory && stage "training memory: groups of 8, of 32 with 64 pairs a forward, of 32 at once" 150 python3 \
   benchmarks/bench_train_configs.py --model $MODEL --train $G/train.jsonl.gz --steps 4 --bf16 \

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 D=${DATA:-../shared/data/offline}
 G=.gpu
 mkdir -p "$G/whl"
-grep -qx '/.gpu/' .git/info/exclude || echo '/.gpu/' >> .git/info/exclude
+EXCLUDE=$(git rev-parse --git-path info/exclude)  # .git is a file in a worktree
+grep -qx '/.gpu/' "$EXCLUDE" || echo '/.gpu/' >> "$EXCLUDE"
 [[ -f $G/dev600.rerank.jsonl ]] || python prepare_rerank_file.py --query_data_name "$D/dev600/queries.tsv" \
   --corpus "$D/corpus.jsonl.gz" --retrieval "$D/dev600/run.bm25.trec" --output_path "$G/dev600.rerank.jsonl"
 cp "$D/train.jsonl.gz" "$G/train.jsonl.gz"

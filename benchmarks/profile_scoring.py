@@ -34,7 +34,7 @@ from reranker.inference.scoring import PairScorer, padded_lengths  # noqa: E402
 from reranker.io.rerank_input import iter_query_blocks  # noqa: E402
 from reranker.model.loading import load_cross_encoder, load_tokenizer  # noqa: E402
 from reranker.model.pair_encoding import PairEncoder  # noqa: E402
-from reranker.model.precision import head_in_fp32  # noqa: E402
+from reranker.model.precision import cast_weights  # noqa: E402
 
 
 def forward_flops(model: torch.nn.Module, lengths: np.ndarray) -> float:
@@ -77,11 +77,7 @@ def main() -> None:
     model = load_cross_encoder(args.model)
     dtype = torch.bfloat16 if args.bf16 else None
     if args.cast_weights and dtype is not None:
-        model.to(dtype)
-        for child in model.children():
-            if child is not model.base_model:
-                child.float()
-        head_in_fp32(model)
+        cast_weights(model, dtype)
         dtype = None
     print(f"{len(pairs)} pairs encoded ahead, mean length {pairs.lengths.mean():.1f}; device {device}; "
           f"{torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}; weights "

@@ -28,7 +28,7 @@ from reranker.inference.runtimes import (
     read_export_record,
 )
 from reranker.inference.score_file import RerankStats, scoring_job
-from reranker.inference.scoring import PairScorer, cap_cpu_kernel_caches, check_batching
+from reranker.inference.scoring import PairScorer, ScoringOptions, cap_cpu_kernel_caches, check_batching
 from reranker.inference.sharded import rerank_file_on_all_ranks
 from reranker.io.errors import ParameterError, check_at_least, literal
 from reranker.io.stamps import source_stamp
@@ -78,6 +78,7 @@ class Reranker:
         passage_field_separator: str = " ",
         source: dict | None = None,
         score_head: ScoreHead | None = None,
+        options: ScoringOptions | None = None,
     ) -> None:
         """Wrap a loaded model and tokenizer; `Reranker.from_pretrained` loads them from a folder or the Hub.
 
@@ -96,6 +97,7 @@ class Reranker:
             source: what identifies the weights in a rerank job's fingerprint (set by `from_pretrained`; by
                 default a hash of the weights).
             score_head: how the model reads a pair (`resolve_score_head`; default: a BERT-style cross-encoder).
+            options: GPU speed variants (`ScoringOptions`: fixed shapes, device mask, cast weights, queue ahead).
         """
         self.score_head = score_head or ScoreHead(None)
         encoder = pair_encoder_for(self.score_head, tokenizer, q_max_len, p_max_len,
@@ -110,7 +112,7 @@ class Reranker:
             device = World.from_environment().device(None if device is None else str(device))
             dtype = autocast_dtype(precision, device)
             self.scorer = PairScorer(model, encoder, device, dtype, batch_size, max_tokens_per_batch,
-                                     pad_to_multiple_of)  # fmt: skip
+                                     pad_to_multiple_of, options=options)  # fmt: skip
         self._source = source
 
     @classmethod
@@ -142,6 +144,7 @@ class Reranker:
         attn_implementation: str | None = None,
         backend: str | None = None,
         num_threads: int | None = None,
+        options: ScoringOptions | None = None,
     ) -> Reranker:
         """Load a reranker as `reranker_inference.py` does: a folder written by `train_reranker.py` (a LoRA
         adapter folder is loaded on its base model and merged), a sentence-transformers CrossEncoder folder, a
@@ -187,6 +190,8 @@ class Reranker:
         if record is not None or backend not in (None, "torch"):
             if torch_compile:
                 raise ParameterError("{0} goes with the torch backend; an export is already compiled", "torch_compile")
+            if options not in (None, ScoringOptions()):  # GPU variants of the torch path
+                raise ParameterError("{0} (fixed shapes, device mask, ...) go with the torch backend", "options")
             model, head, loaded_tokenizer = _load_export(name_or_path, record, backend, tokenizer, num_threads)
             source = {"model": source_stamp(name_or_path), "tokenizer": source_stamp(tokenizer or name_or_path)}
             q_max_len, p_max_len = max_lengths(q_max_len, p_max_len)  # exports are encoders
@@ -226,7 +231,7 @@ class Reranker:
         return cls(
             model, loaded_tokenizer, q_max_len=q_max_len, p_max_len=p_max_len, device=device, precision=precision,
             batch_size=batch_size, max_tokens_per_batch=max_tokens_per_batch, pad_to_multiple_of=pad_to_multiple_of,
-            passage_field_separator=passage_field_separator, source=source, score_head=head,
+            passage_field_separator=passage_field_separator, source=source, score_head=head, options=options,
         )  # fmt: skip
 
     @property

@@ -47,6 +47,7 @@ def load_reranker(model_args, args):
         instruction=model_args.instruction, preset=model_args.preset, true_token=model_args.true_token,
         false_token=model_args.false_token, attn_implementation=model_args.attn_implementation,
         backend=args.backend, num_threads=args.num_threads,
+        options=args.options,
     )  # fmt: skip
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from reranker.inference.chunks import check_chunk_size, check_sharding
 from reranker.inference.runtimes import check_backend, check_num_threads
-from reranker.inference.scoring import check_batching
+from reranker.inference.scoring import ScoringOptions, check_batching
 from reranker.io.errors import ParameterError, literal, parameters_renamed
 from reranker.model.arguments import EncodingArguments, opt
 from reranker.model.heads import max_lengths
@@ -44,6 +44,11 @@ class ScoringArguments(EncodingArguments):
         "else torch).",
     )  # fmt: skip
     num_threads: int | None = opt(None, "CPU threads for scoring (default: all cores).")
+    # GPU speed variants (issue 37), off until a GPU run picks the defaults; see ScoringOptions
+    fixed_shapes: bool = opt(False, "A few batch shapes only: lengths to multiples of 32, partial batches filled.")
+    device_mask: bool = opt(False, "Build the attention mask on the device (encoders on SDPA): no sync a batch.")
+    cast_weights: bool = opt(False, "With --bf16/--fp16: weights in that dtype instead of autocast; head in fp32.")
+    queue_ahead: bool = opt(False, "Queue the next chunk on the device before reading this chunk's scores.")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -57,6 +62,10 @@ class ScoringArguments(EncodingArguments):
     @property
     def precision(self) -> str:
         return precision_name(self.fp16, self.bf16)
+
+    @property
+    def options(self) -> ScoringOptions:
+        return ScoringOptions(self.fixed_shapes, self.device_mask, self.cast_weights, self.queue_ahead)
 
 
 @dataclass

@@ -147,7 +147,7 @@ class ExportedPairScorer(PairScorer):
     def _prepared(self, model: ExportedModel, device: torch.device, dtype: torch.dtype | None) -> ExportedModel:
         return model
 
-    def _forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def _forward(self, batch: dict[str, torch.Tensor], lengths: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(self.model({name: tensor.numpy() for name, tensor in batch.items()}))
 
 

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from reranker.inference.chunks import Sharding, check_chunk_size, output_fingerprint, whole_query_chunks
 from reranker.inference.heap import rare_garbage_collection
 from reranker.inference.prefetch import prefetch
-from reranker.inference.scoring import PairScorer, ranked_groups
+from reranker.inference.scoring import PairScorer, PendingScores, ranked_groups
 from reranker.io.rerank_input import QueryBlock, iter_query_blocks
 from reranker.io.resumable import Progress, ResumableOutput
 from reranker.io.runs import format_score_line
@@ -77,6 +77,7 @@ def scoring_job(input_path: str | os.PathLike, model_source: dict, scorer: PairS
         dtype=scorer.dtype,
         head="fp32",  # since the head runs in fp32 under autocast: files scored before differ
         padding=scorer.pad_to_multiple_of,
+        **scorer.options.fingerprint(),
     )
 
 
@@ -109,6 +110,13 @@ def _ranked_lines(chunk: EncodedChunk, scores: np.ndarray) -> str:
     return "".join(out)
 
 
+def _queued(scorer: PairScorer, chunks: Iterator[EncodedChunk]) -> Iterator[tuple[EncodedChunk, PendingScores]]:
+    """Each chunk with its queued scores. With `queue_ahead`, chunks are queued from a thread, one ahead: the device
+    computes the next chunk while this thread reads, ranks and writes this one (the GPU drained at every chunk)."""
+    items = ((chunk, scorer.submit(chunk.pairs)) for chunk in chunks)
+    return prefetch(items, depth=1) if scorer.options.queue_ahead else items
+
+
 def rerank_file(
     scorer: PairScorer,
     input_path: str,
@@ -139,15 +147,17 @@ def rerank_file(
             total=None, initial=out.progress.candidates, desc="scoring", unit=" pairs", disable=not show_progress
         )
         with bar:
-            for chunk in chunks:
-                scores = scorer.score_encoded(chunk.pairs)
+            for chunk, pending in _queued(scorer, chunks):
+                scores = pending.result()
                 if len(scores) != sum(len(docids) for _, docids in chunk.queries):
                     raise RuntimeError("internal error: a candidate did not get exactly one score")
                 text = _ranked_lines(chunk, scores).encode("utf-8")
                 out.write(text, input_lines=chunk.input_lines, chunks_seen=chunk.chunks_seen,
                           queries=len(chunk.queries), candidates=len(scores))  # fmt: skip
                 bar.update(len(scores))
-                del chunk, scores  # freed before the next chunk arrives, not after
+                # the line benchmarks/chunk_timings.py reads
+                logger.debug("chunk %d written: %d candidates in all", chunk.chunks_seen, out.progress.candidates)
+                del chunk, scores, pending  # freed before the next chunk arrives, not after
     progress = out.progress
     stats = RerankStats(progress.queries, progress.candidates, time.perf_counter() - started, out.checkpoint_seconds)
     write_summary(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -22,7 +23,7 @@ from reranker.io.errors import ParameterError, check_at_least
 from reranker.io.rerank_input import QueryBlock
 from reranker.io.runs import Run, RunEntry
 from reranker.model.pair_encoding import EncodedPairs, GroupEncoder
-from reranker.model.precision import head_in_fp32
+from reranker.model.precision import cast_weights, head_in_fp32
 
 # oneDNN, and ideep (PyTorch's wrapper around it) on top, each keep a compiled kernel (with packed weights) per
 # batch shape, up to 1024 of them. Batches come in every length and size, so on a CPU both grew with the input:
@@ -36,6 +37,35 @@ CPU_MAX_TOKENS_PER_BATCH = 4096
 
 # A length with fewer pairs than this shares its batches with the next lengths (padded, masked) on a CPU
 CPU_MIN_BATCH_PAIRS = 16
+
+
+# `ScoringOptions.fixed_shapes`: lengths rounded up to this multiple (unless `pad_to_multiple_of` is given) and
+# partial batches to a power of two from this many pairs: at q/p 16/128, 5 lengths x 8 sizes instead of thousands
+FIXED_LENGTH_MULTIPLE = 32
+FIXED_MIN_BATCH_PAIRS = 8
+
+
+@dataclass(frozen=True)
+class ScoringOptions:
+    """GPU speed variants of `PairScorer`, each off by default until a GPU run picks the defaults (issue 37).
+
+    `fixed_shapes`: a few batch shapes only (lengths to multiples of `FIXED_LENGTH_MULTIPLE`, partial batches filled
+    with copies of a real pair up to a power of two), so that kernels planned per shape (cuDNN's attention, cuBLAS)
+    are planned a few times per run, not per chunk. `device_mask`: the attention mask built on the device from the
+    lengths, in the 4D form transformers passes on untested (its 2D form costs a host-device sync a batch).
+    `cast_weights`: weights in the autocast dtype instead of autocast (the head stays fp32). `queue_ahead`: a rerank
+    file's chunks are queued on the device from a thread, one ahead of the chunk being read, ranked and written.
+    """
+
+    fixed_shapes: bool = False
+    device_mask: bool = False
+    cast_weights: bool = False
+    queue_ahead: bool = False
+
+    def fingerprint(self) -> dict:
+        """The options that change scores (in their last bits), for a job's fingerprint; {} when all are off."""
+        changing = {name: True for name in ("fixed_shapes", "cast_weights") if getattr(self, name)}
+        return {"variants": changing} if changing else {}
 
 
 def cap_cpu_kernel_caches() -> None:
@@ -74,9 +104,46 @@ def same_length_batches(
     order = np.argsort(-lengths, kind="stable")
     boundaries = np.flatnonzero(np.diff(lengths[order])) + 1
     for group in _small_groups_merged(np.split(order, boundaries), min_pairs):
-        size = batch_size if max_tokens is None else max(1, min(batch_size, max_tokens // int(lengths[group[0]])))
+        size = pairs_per_batch(int(lengths[group[0]]), batch_size, max_tokens)
         for start in range(0, len(group), size):
             yield group[start : start + size]
+
+
+def pairs_per_batch(length: int, batch_size: int, max_tokens: int | None) -> int:
+    """How many pairs of `length` tokens a full batch holds."""
+    return batch_size if max_tokens is None else max(1, min(batch_size, max_tokens // length))
+
+
+def fixed_batch_rows(index: np.ndarray, full: int) -> np.ndarray:
+    """`index` followed by copies of its first pair up to the next power of two (at least `FIXED_MIN_BATCH_PAIRS`),
+    at most `full` pairs: a partial batch in one of a few sizes. Copies, not empty rows: they need no mask of their
+    own and cannot produce NaN."""
+    size = min(full, max(FIXED_MIN_BATCH_PAIRS, 1 << (len(index) - 1).bit_length()))
+    return np.concatenate([index, np.full(max(0, size - len(index)), index[0])])
+
+
+class PendingScores:
+    """Scores still on their way from the device: `result()` waits for them (on a GPU, through a non-blocking copy
+    into pinned memory and an event, so that the host can queue more work first)."""
+
+    def __init__(self, count: int, order: np.ndarray, scores: torch.Tensor | None) -> None:
+        self._count, self._order, self._event = count, order, None
+        if scores is not None and scores.device.type == "cuda":
+            self._host = torch.empty(scores.shape, dtype=scores.dtype, pin_memory=True)
+            self._host.copy_(scores, non_blocking=True)
+            self._event = torch.cuda.Event()
+            self._event.record(torch.cuda.current_stream(scores.device))  # a thread's current device may be another
+        else:
+            self._host = scores
+
+    def result(self) -> np.ndarray:
+        """The fp32 scores in input order."""
+        scores = np.empty(self._count, dtype=np.float32)
+        if self._event is not None:
+            self._event.synchronize()
+        if self._host is not None:
+            scores[self._order] = self._host.numpy()
+        return scores
 
 
 def _small_groups_merged(groups: Iterable[np.ndarray], min_pairs: int) -> Iterator[np.ndarray]:
@@ -123,6 +190,24 @@ def ranked_run(blocks: Sequence[QueryBlock], scores: np.ndarray) -> Run:
     }  # fmt: skip
 
 
+def lengths_mask(lengths: torch.Tensor, length: int) -> torch.Tensor:
+    """The boolean 4D (batch, 1, 1, length) mask of pairs of `lengths` right-padded to `length`, built where
+    `lengths` is. transformers passes a 4D mask to SDPA as it is, where a 2D one is first tested in Python
+    (`padding_mask.all()` in its masking_utils), which waits for the GPU once a batch."""
+    return (torch.arange(length, device=lengths.device) < lengths[:, None])[:, None, None, :]
+
+
+def check_device_mask(model: torch.nn.Module) -> None:
+    """ParameterError unless `model` attends through SDPA without a causal mask (the mask `lengths_mask` gives is
+    a padding mask only, and boolean: eager attention adds its mask)."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    config = model.config
+    encoder = config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not getattr(config, "is_decoder", False)
+    if getattr(config, "_attn_implementation", None) != "sdpa" or not encoder:
+        raise ParameterError("{0} needs an encoder (BERT-style) model attending through SDPA", "device_mask")
+
+
 class PairScorer:
     """Scores (query, passage) pairs with a sequence-classification model; returns fp32 numpy scores.
 
@@ -130,6 +215,7 @@ class PairScorer:
     `max_tokens_per_batch`: cap a batch's tokens as well as its pairs (default: 4096 on a CPU, none elsewhere).
     `min_batch_pairs`: lengths with fewer pairs share padded batches (default: `CPU_MIN_BATCH_PAIRS` on a CPU, 1
     elsewhere).
+    `options`: the GPU speed variants (`ScoringOptions`; all off by default).
     """
 
     def __init__(
@@ -142,8 +228,10 @@ class PairScorer:
         max_tokens_per_batch: int | None = None,
         pad_to_multiple_of: int | None = None,
         min_batch_pairs: int | None = None,
+        options: ScoringOptions | None = None,
     ) -> None:
         check_batching(batch_size, max_tokens_per_batch, pad_to_multiple_of, encoder.q_max_len + encoder.p_max_len)
+        self.options = options or ScoringOptions()
         self.model = self._prepared(model, device, dtype)
         self.encoder = encoder
         self.device = device
@@ -151,43 +239,65 @@ class PairScorer:
         self.batch_size = batch_size
         cpu_default = CPU_MAX_TOKENS_PER_BATCH if device.type == "cpu" else None
         self.max_tokens_per_batch = max_tokens_per_batch or cpu_default
-        self.pad_to_multiple_of = pad_to_multiple_of or (8 if device.type == "cuda" else 1)
+        fixed = FIXED_LENGTH_MULTIPLE if self.options.fixed_shapes else None
+        self.pad_to_multiple_of = pad_to_multiple_of or fixed or (8 if device.type == "cuda" else 1)
         self.min_batch_pairs = min_batch_pairs or (CPU_MIN_BATCH_PAIRS if device.type == "cpu" else 1)
         self.trim_heap = HeapTrimmer()  # keeps peak memory from growing with the input (reranker.inference.heap)
 
     def _prepared(self, model: torch.nn.Module, device: torch.device, dtype: torch.dtype | None) -> torch.nn.Module:
         model = model.eval().to(device)
         if dtype is not None:
-            head_in_fp32(getattr(model, "_orig_mod", model))  # the module torch.compile wraps, if compiled
+            inner = getattr(model, "_orig_mod", model)  # the module torch.compile wraps, if compiled
+            if self.options.cast_weights:
+                cast_weights(inner, dtype)
+            else:
+                head_in_fp32(inner)
+        if self.options.device_mask:
+            check_device_mask(model)
         return model
 
     def _autocast(self):
-        if self.dtype is None:
+        if self.dtype is None or self.options.cast_weights:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.dtype)
 
-    def _forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def _forward(self, batch: dict[str, torch.Tensor], lengths: np.ndarray) -> torch.Tensor:
+        on_device = self.options.device_mask and batch.pop("attention_mask", None) is not None  # none: no padding
+        if on_device:
+            batch["lengths"] = torch.from_numpy(lengths.astype(np.int64))
         if self.device.type == "cuda":
             batch = {k: v.pin_memory().to(self.device, non_blocking=True) for k, v in batch.items()}
+        if on_device:
+            batch["attention_mask"] = lengths_mask(batch.pop("lengths"), batch["input_ids"].shape[1])
         with self._autocast():
             logits = self.model(**batch).logits
         return logits[:, 0].float()
 
+    def _batch_rows(self, index: np.ndarray, length: int) -> np.ndarray:
+        if not self.options.fixed_shapes:
+            return index
+        return fixed_batch_rows(index, pairs_per_batch(length, self.batch_size, self.max_tokens_per_batch))
+
     @torch.inference_mode()
-    def score_encoded(self, pairs: EncodedPairs) -> np.ndarray:
-        """Score already encoded pairs; the result is in input order."""
-        scores = np.empty(len(pairs), dtype=np.float32)
+    def submit(self, pairs: EncodedPairs) -> PendingScores:
+        """Queue the scoring of already encoded pairs; `.result()` of the answer gives them in input order."""
         padded = padded_lengths(pairs.lengths, self.pad_to_multiple_of)
         batches = list(same_length_batches(padded, self.batch_size, self.max_tokens_per_batch, self.min_batch_pairs))
         # Scores stay on the device until the last batch: a copy per batch would make the host wait for the GPU
         # every time instead of queueing the next batch while the device computes this one.
         outputs = []
         for index in batches:
-            outputs.append(self._forward(pairs.padded_batch(index, int(padded[index[0]]), self.encoder.pad_token_id)))
+            length = int(padded[index[0]])
+            rows = self._batch_rows(index, length)
+            batch = pairs.padded_batch(rows, length, self.encoder.pad_token_id)
+            outputs.append(self._forward(batch, pairs.lengths[rows])[: len(index)])
             self.trim_heap()
-        if batches:
-            scores[np.concatenate(batches)] = torch.cat(outputs).cpu().numpy()
-        return scores
+        order = np.concatenate(batches) if batches else np.empty(0, dtype=np.int64)
+        return PendingScores(len(pairs), order, torch.cat(outputs) if outputs else None)
+
+    def score_encoded(self, pairs: EncodedPairs) -> np.ndarray:
+        """Score already encoded pairs; the result is in input order."""
+        return self.submit(pairs).result()
 
     def score_pairs(self, queries: Sequence[str], titles: Sequence[str], texts: Sequence[str]) -> np.ndarray:
         """Score aligned lists of queries and passages."""

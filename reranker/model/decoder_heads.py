@@ -66,9 +66,18 @@ class YesNoScoring:
         with torch.autocast(last.device.type, enabled=False):
             return SequenceClassifierOutput(logits=self._yes_minus_no(last))
 
+    def _token_rows(self, device: torch.device) -> torch.Tensor:
+        """The tokens' rows of the LM head, kept on the device: a new tensor a batch is a pageable copy to the GPU,
+        which waits for the queued work."""
+        key = (self.yes_no_token_ids, device)
+        if getattr(self, "_cached_rows", (None, None))[0] != key:
+            ids = [i for i in self.yes_no_token_ids if i is not None]
+            self._cached_rows = (key, torch.tensor(ids, device=device))  # a plain attribute, not a buffer
+        return self._cached_rows[1]
+
     def _yes_minus_no(self, last: torch.Tensor) -> torch.Tensor:
         head = self.get_output_embeddings()
-        rows = torch.tensor([i for i in self.yes_no_token_ids if i is not None], device=last.device)
+        rows = self._token_rows(last.device)
         logits = last.float() @ head.weight[rows].float().T
         if getattr(head, "bias", None) is not None:
             logits = logits + head.bias[rows].float()

@@ -82,3 +82,21 @@ def head_in_fp32(model: torch.nn.Module) -> torch.nn.Module:
             continue
         child.forward = _without_autocast(child.forward)
     return model
+
+
+def cast_weights(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
+    """Store the base model's weights in `dtype` (to run without autocast, as
+    `from_pretrained(..., torch_dtype=dtype)` would), the head's in fp32 (see `head_in_fp32`).
+
+    Autocast keeps fp32 weights and computes LayerNorm, the residual stream and GELU in fp32, with a cast before
+    each matrix product: on an H200, 45% of BERT-base's device time was fp32 elementwise work and 12% casts.
+
+    Example:
+        >>> cast_weights(model, torch.bfloat16)
+    """
+    base = getattr(model, "base_model", model)
+    base.to(dtype)
+    for child in model.children():
+        if child is not base:
+            child.float()
+    return head_in_fp32(model)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reranker.inference.arguments import ScoringArguments
-from reranker.io.errors import check_at_least
+from reranker.io.errors import ParameterError, check_at_least
 from reranker.model.arguments import opt
 
 
@@ -34,3 +34,5 @@ class ServeArguments(ScoringArguments):
         for name in ("max_client_batch_size", "max_concurrent_requests", "max_batch_tokens", "max_batch_requests"):
             check_at_least(name, getattr(self, name), 1)
         check_at_least("max_wait_ms", self.max_wait_ms, 0)
+        if self.queue_ahead:  # chunks of a file: the server scores windows of requests as they come
+            raise ParameterError("{0} queues a file's chunks (reranker_inference.py): not a server's", "queue_ahead")

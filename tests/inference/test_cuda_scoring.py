@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from reranker.inference.scoring import PairScorer, ranked_run
+from reranker.inference.scoring import PairScorer, ScoringOptions, ranked_run
 from reranker.io.rerank_input import QueryBlock, RerankCandidate
 from reranker.model.loading import load_cross_encoder
 from reranker.model.pair_encoding import PairEncoder
@@ -30,9 +30,10 @@ def spread_model(tmp_path_factory, tokenizer):
                             heads=2, intermediate=256, initializer_range=0.1)  # fmt: skip
 
 
-def scores(model_dir, tokenizer, device: torch.device, dtype: torch.dtype | None, batch_size: int = 16):
+def scores(model_dir, tokenizer, device: torch.device, dtype: torch.dtype | None, batch_size: int = 16,
+           options: ScoringOptions | None = None):  # fmt: skip
     scorer = PairScorer(load_cross_encoder(str(model_dir)), PairEncoder(tokenizer, 16, 64), device, dtype,
-                        batch_size=batch_size)  # fmt: skip
+                        batch_size=batch_size, options=options)  # fmt: skip
     return scorer.score_pairs(QUERIES, [""] * len(QUERIES), PASSAGES)
 
 
@@ -73,3 +74,18 @@ def test_ties_on_cuda_keep_input_order(spread_model, tokenizer, cuda_device):
     ranked = [entry.docid for entry in ranked_run([QueryBlock("q", QUERIES[0], candidates, len(texts))], result)["q"]]
     copies = [docid for docid in ranked if docid in {f"d{i}" for i in range(2, 10)}]
     assert copies == [f"d{i}" for i in range(2, 10)]
+
+
+def test_gpu_variants_on_cuda_keep_the_scores(spread_model, tokenizer, cuda_device):
+    """Issue 37's variants on the GPU: fixed shapes and the device mask within fp32 rounding of today's scores;
+    bf16 weights as close to fp32 as autocast (the bound of tests/inference/test_gpu_variants.py)."""
+    today = scores(spread_model, tokenizer, cuda_device, None)
+    variants = ScoringOptions(fixed_shapes=True, device_mask=True, queue_ahead=True)
+    fast = scores(spread_model, tokenizer, cuda_device, None, options=variants)
+    print(f"fp32 max |variants - today| on cuda = {np.max(np.abs(fast - today)):.2e}")
+    np.testing.assert_allclose(fast, today, rtol=0, atol=1e-5)
+    autocast = scores(spread_model, tokenizer, cuda_device, torch.bfloat16)
+    cast = scores(spread_model, tokenizer, cuda_device, torch.bfloat16, options=ScoringOptions(cast_weights=True))
+    print(f"bf16 deviation from fp32 on cuda: autocast {deviation(autocast, today):.4f}, weights cast "
+          f"{deviation(cast, today):.4f}")  # fmt: skip
+    assert deviation(cast, today) <= 2.5 * deviation(autocast, today)

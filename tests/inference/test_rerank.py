@@ -107,7 +107,7 @@ def test_resume_after_a_crash_gives_identical_output(tmp_path, scorer, monkeypat
     write_rerank(tmp_path / "in.jsonl", QUERIES)
     rerank_file(scorer, str(tmp_path / "in.jsonl"), str(tmp_path / "clean.txt"), chunk_size=3)
     calls = {"n": 0}
-    real = scorer.score_encoded
+    real = scorer.submit
 
     def crash_on_second_chunk(*args):
         calls["n"] += 1
@@ -115,14 +115,14 @@ def test_resume_after_a_crash_gives_identical_output(tmp_path, scorer, monkeypat
             raise KeyboardInterrupt("killed")
         return real(*args)
 
-    monkeypatch.setattr(scorer, "score_encoded", crash_on_second_chunk)
+    monkeypatch.setattr(scorer, "submit", crash_on_second_chunk)
     out = tmp_path / "out.txt"
     with pytest.raises(KeyboardInterrupt):
         rerank_file(scorer, str(tmp_path / "in.jsonl"), str(out), chunk_size=3)
     partial, progress = partial_paths(out)
     assert not out.exists() and partial.exists()
     assert json.loads(progress.read_text())["candidates"] == 4  # query a done
-    monkeypatch.setattr(scorer, "score_encoded", real)
+    monkeypatch.setattr(scorer, "submit", real)
     resumed = rerank_file(scorer, str(tmp_path / "in.jsonl"), str(out), chunk_size=3)
     assert resumed.candidates == 9
     assert out.read_bytes() == (tmp_path / "clean.txt").read_bytes()
@@ -131,7 +131,7 @@ def test_resume_after_a_crash_gives_identical_output(tmp_path, scorer, monkeypat
 def test_scoring_collects_garbage_rarely_and_restores_the_collector_after(tmp_path, scorer, monkeypatch):
     write_rerank(tmp_path / "in.jsonl", QUERIES)
     before, seen = gc.get_threshold(), []
-    real = scorer.score_encoded
+    real = scorer.submit
 
     def record_threshold(*args):
         seen.append(gc.get_threshold())
@@ -139,7 +139,7 @@ def test_scoring_collects_garbage_rarely_and_restores_the_collector_after(tmp_pa
             raise KeyboardInterrupt("killed")
         return real(*args)
 
-    monkeypatch.setattr(scorer, "score_encoded", record_threshold)
+    monkeypatch.setattr(scorer, "submit", record_threshold)
     with pytest.raises(KeyboardInterrupt):
         rerank_file(scorer, str(tmp_path / "in.jsonl"), str(tmp_path / "out.txt"), chunk_size=3)
     assert seen == [(SCORING_GC_THRESHOLD, *before[1:])] * 2

@@ -61,6 +61,10 @@ def test_yes_no_scores_as_the_qwen3_reranker_reference(tiny_decoders):
     scores = reranker.predict(PAIRS)
     np.testing.assert_allclose(1 / (1 + np.exp(-scores.astype(np.float64))), p_yes, atol=1e-6)
     assert np.ptp(scores) > 1e-4  # the pairs score differently: the comparison can fail
+    rows = reranker.scorer.model._token_rows(torch.device("cpu"))
+    assert rows.tolist() == list(reranker.scorer.model.yes_no_token_ids)
+    np.testing.assert_array_equal(reranker.predict(PAIRS), scores)
+    assert reranker.scorer.model._token_rows(torch.device("cpu")) is rows  # kept on the device, not rebuilt a batch
 
 
 def test_last_token_scores_the_last_real_token_of_padded_batches(tiny_decoders):
