@@ -10,8 +10,9 @@ its 20 BM25 passages).
     python benchmarks/bench_serving.py --workdir /tmp/bench_serving --model DIR --server_flags "--bf16 --device cuda" \
         --clients 64 256 --seconds 20 --baseline_requests 0 --overload_seconds 0
 
-First, in this process, the baselines: `Reranker.rank` on each request one at a time (its p50 is the 1-client
-target), then `reranker_inference.py` on the same pairs (its pairs/s is the ceiling). Then each server in turn, alone
+First the baselines: `Reranker.rank` in this process and our server with one client, alternately on the same
+requests (the 1-client target: the server's p50 over rank's), then `reranker_inference.py` on the same pairs (its
+pairs/s is the ceiling). Then each server in turn, alone
 on the box: `--clients` closed-loop clients (each sends its next request when the last is answered) for
 `--seconds` each: requests/s, pairs/s, p50/p90/p99 latency of the answered calls, errors. Last, overload: ours with
 `--max_concurrent_requests 32`, requests sent open-loop at 4x the rate ours sustained with the most clients for
@@ -91,17 +92,29 @@ def latency_summary(latencies: list[float]) -> dict:
     return {"p50_ms": round(float(p50), 1), "p90_ms": round(float(p90), 1), "p99_ms": round(float(p99), 1)}
 
 
-def in_process_rank(folder: Path, requests, count: int) -> dict:
-    """`Reranker.rank` on `count` requests, one at a time, after one warm-up pass over them."""
+def one_client_against_rank(folder: Path, requests, count: int, workdir: Path) -> dict:
+    """The same `count` requests, alternately through `Reranker.rank` in this process and through our server (one
+    client, the Cohere route), after a warm-up pass of both: the latencies of each, measured side by side."""
     reranker = Reranker.from_pretrained(str(folder))
-    for query, documents in requests[:count]:
-        reranker.rank(query, documents)
-    latencies = []
-    for query, documents in requests[:count]:
-        start = time.perf_counter()
-        reranker.rank(query, documents)
-        latencies.append(time.perf_counter() - start)
-    return {"requests": count, **latency_summary(latencies)}
+    process = ServerProcess(ours(folder), workdir / "one_client.log")
+    latencies: dict[str, list[float]] = {"rank_in_process": [], "server": []}
+    try:
+        process.wait_ready(timeout=600)
+        with httpx.Client(timeout=600) as http:
+            calls = {"rank_in_process": lambda q, d: reranker.rank(q, d),
+                     "server": lambda q, d: http.post(f"{process.url}/v2/rerank", json=cohere_body(q, d))}  # fmt: skip
+            for rounds in (0, 1):  # the first round warms both up
+                for query, documents in requests[:count]:
+                    for name, call in calls.items():
+                        start = time.perf_counter()
+                        call(query, documents)
+                        if rounds:
+                            latencies[name].append(time.perf_counter() - start)
+    finally:
+        process.stop()
+    summary = {name: latency_summary(values) for name, values in latencies.items()}
+    ratio = summary["server"]["p50_ms"] / summary["rank_in_process"]["p50_ms"]
+    return {"requests": count, **summary, "p50_server_over_rank": round(ratio, 3)}
 
 
 def inference_ceiling(folder: Path, rerank_file: Path, workdir: Path, queries: int) -> dict:
@@ -250,7 +263,7 @@ def main() -> None:
     rerank_file, requests = dev600_requests(args.data, args.workdir, args.rerank_file)
     results = {}
     if args.baseline_requests:
-        results["rank_in_process"] = in_process_rank(folder, requests, args.baseline_requests)
+        results["one_client"] = one_client_against_rank(folder, requests, args.baseline_requests, args.workdir)
         results["reranker_inference"] = inference_ceiling(folder, rerank_file, args.workdir, args.baseline_requests)
         print(json.dumps(results), flush=True)
     targets = [Target("ours", ours(folder, *flags), "/v2/rerank", cohere_body),
@@ -273,8 +286,8 @@ def main() -> None:
 
 
 def print_table(results: dict) -> None:
-    if "rank_in_process" in results:
-        print(f"\nin process: Reranker.rank p50 {results['rank_in_process']['p50_ms']} ms; reranker_inference.py "
+    if "one_client" in results:
+        print(f"\none client: {results['one_client']}; reranker_inference.py "
               f"{results['reranker_inference']['pairs_per_second']} pairs/s")  # fmt: skip
     print("| server | clients | requests/s | pairs/s | p50 ms | p90 ms | p99 ms | errors |")
     print("|---|---|---|---|---|---|---|---|")

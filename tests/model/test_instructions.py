@@ -81,9 +81,10 @@ def test_a_query_field_overrides_the_flag_and_escapes_work_on_the_command_line(t
     ]
     for key, score in zip([("q1", "d0"), ("q1", "d1"), ("q2", "d2"), ("q2", "d3")], expected, strict=True):
         assert flag[key] == pytest.approx(score, abs=1e-6)
-    assert [flag[key] for key in [("q1", "d0"), ("q1", "d1")]] == [
-        template[key] for key in [("q1", "d0"), ("q1", "d1")]
-    ]
+    # the same prompts; batched with other pairs in each file (CPU batches pad short lengths together): rounding
+    assert [flag[key] for key in [("q1", "d0"), ("q1", "d1")]] == pytest.approx(
+        [template[key] for key in [("q1", "d0"), ("q1", "d1")]], abs=1e-6
+    )
     assert flag[("q2", "d2")] != template[("q2", "d2")]  # the query's field, not the flag
 
 
