@@ -82,7 +82,7 @@ def dev600_windows(tmp_path_factory, offline_data):
 def assert_killed_inference_resumes_to_a_byte_identical_file(rerank_input, model_dir, tmp_path, kill_at) -> str:
     def command(output):
         return ("reranker_inference.py", "--model_name_or_path", model_dir, "--encode_in_path",
-                rerank_input, "--encoded_save_path", output, "--chunk_size", "200")  # fmt: skip
+                rerank_input, "--encoded_save_path", output, "--chunk_size", "50")  # fmt: skip
 
     clean = tmp_path / "clean.txt"
     finish(start(*command(clean)))
