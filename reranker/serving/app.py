@@ -100,10 +100,13 @@ class ServingState:
         """The pairs of one call as Cohere reads documents: each cut to `max_tokens` tokens, then into windows of the
         model's `p_max_len` tokens. Returns the windows' pairs and each document's window numbers."""
         encoder = self.reranker.scorer.encoder
-        texts = _cutter(encoder.tokenizer, max_tokens)(texts)
         spec = WindowSpec(encoder.p_max_len, names=("p_max_len", "p_max_len"))
-        spans = token_spans(encoder.tokenizer)(texts)
-        documents = [cut_windows("", text, found, spec) for text, found in zip(texts, spans, strict=True)]
+        documents = []
+        # one tokenizing pass finds both where a document is cut and its windows (a third of the encoding time)
+        for text, found in zip(texts, token_spans(encoder.tokenizer)(texts), strict=True):
+            if len(found) > max_tokens:
+                text, found = text[: found[max_tokens - 1][1]], found[:max_tokens]
+            documents.append(cut_windows("", text, found, spec))
         numbers = itertools.count()
         owned = [[next(numbers) for _ in windows] for windows in documents]
         pairs = encoder.encode_groups([query], [[("", w.text) for windows in documents for w in windows]])
