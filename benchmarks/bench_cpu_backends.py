@@ -29,13 +29,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 OURS = {  # name: export flags (None: the PyTorch model itself)
     "torch fp32": None,
-    "torch bf16": None,  # `--bf16`: bf16 autocast where the CPU has AVX512-BF16 or AMX, else fp32 (with a warning)
+    "torch bf16": None,
     "onnx": ["--backend", "onnx"],
     "onnx-O3": ["--backend", "onnx", "--optimize", "O3"],
     "onnx-int8": ["--backend", "onnx", "--quantize", "int8"],
     "openvino": ["--backend", "openvino"],
     "openvino-int8": ["--backend", "openvino", "--quantize", "int8"],
 }
+# `--bf16`: bf16 autocast where the CPU has AVX512-BF16 or AMX, else fp32 (with a warning)
+INFERENCE_FLAGS = {"torch bf16": ["--bf16"]}
 
 
 def st_side(args) -> None:
@@ -76,7 +78,7 @@ def run_ours(args, name: str, model: str, input_path: Path, output: Path) -> tup
     flags = ["--model_name_or_path", model, "--encode_in_path", str(input_path), "--encoded_save_path", str(output),
              "--per_device_eval_batch_size", str(args.batch_size), "--q_max_len", str(args.q_max_len),
              "--p_max_len", str(args.p_max_len), "--device", "cpu",
-             "--num_threads", str(args.num_threads)] + (["--bf16"] if "bf16" in name else [])  # fmt: skip
+             "--num_threads", str(args.num_threads), *INFERENCE_FLAGS.get(name, [])]  # fmt: skip
     if infer_main(flags) != 0:
         raise SystemExit(f"{name}: our inference failed")
     seconds = time.perf_counter() - started
