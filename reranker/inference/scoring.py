@@ -278,11 +278,16 @@ class PairScorer:
             return index
         return fixed_batch_rows(index, pairs_per_batch(length, self.batch_size, self.max_tokens_per_batch))
 
+    def planned_batches(self, pairs: EncodedPairs) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The pairs' lengths as batched (padded to `pad_to_multiple_of`) and the index arrays of their batches."""
+        padded = padded_lengths(pairs.lengths, self.pad_to_multiple_of)
+        return padded, list(same_length_batches(padded, self.batch_size, self.max_tokens_per_batch,
+                                                self.min_batch_pairs))  # fmt: skip
+
     @torch.inference_mode()
     def submit(self, pairs: EncodedPairs) -> PendingScores:
         """Queue the scoring of already encoded pairs; `.result()` of the answer gives them in input order."""
-        padded = padded_lengths(pairs.lengths, self.pad_to_multiple_of)
-        batches = list(same_length_batches(padded, self.batch_size, self.max_tokens_per_batch, self.min_batch_pairs))
+        padded, batches = self.planned_batches(pairs)
         # Scores stay on the device until the last batch: a copy per batch would make the host wait for the GPU
         # every time instead of queueing the next batch while the device computes this one.
         outputs = []

@@ -8,6 +8,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -18,7 +20,7 @@ from reranker.cli.export import main as export_main
 from reranker.cli.infer import main as infer_main
 from reranker.first_stage.prepare import join_run_with_texts
 from reranker.inference.export import CHECK_PAIRS, ExportSettings, export_model, this_instruction_set
-from reranker.inference.runtimes import EXPORT_RECORD, ExportedPairScorer, scores_follow
+from reranker.inference.runtimes import EXPORT_RECORD, ExportedModel, ExportedPairScorer, scores_follow
 from reranker.io.errors import ParameterError, UsageError
 from reranker.io.queries import read_queries
 from reranker.io.rerank_input import iter_query_blocks
@@ -112,6 +114,47 @@ def test_fp32_export_scores_as_torch_with_the_same_ranking(backend, exports, min
     assert rankings(scores, sizes) == rankings(expected, sizes)
     record = json.loads((exports(backend) / EXPORT_RECORD).read_text())
     assert record["backend"] == backend and record["approximate"] is False and record["score_head"] == "cls"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="streams need 2 cores")
+@pytest.mark.parametrize("backend", ["onnx", "openvino"])
+def test_an_export_runs_one_stream_per_thread_with_the_scores_of_one(backend, exports, dev600_200):
+    pairs, _ = pairs_of(dev600_200)
+    one = Reranker.from_pretrained(str(exports(backend)), num_threads=1)
+    two = Reranker.from_pretrained(str(exports(backend)), num_threads=2)
+    assert (one.scorer.model.streams, two.scorer.model.streams) == (1, 2)
+    np.testing.assert_allclose(two.predict(pairs), one.predict(pairs), atol=1e-6, rtol=0)
+
+
+class SlowStreams(ExportedModel):
+    """Two streams whose batches take 20 ms each; scores are the sum of a pair's token ids (padding adds 0)."""
+
+    streams = 2
+
+    def __init__(self):
+        super().__init__("slow", ["input_ids"])
+        self.running, self.most_at_once, self.lock = set(), 0, threading.Lock()
+
+    def run(self, inputs, stream):
+        with self.lock:
+            assert stream not in self.running, "two batches on one stream"
+            self.running.add(stream)
+            self.most_at_once = max(self.most_at_once, len(self.running))
+        time.sleep(0.02)
+        with self.lock:
+            self.running.discard(stream)
+        return inputs["input_ids"].sum(axis=1, keepdims=True).astype(np.float32)
+
+
+def test_the_batches_of_a_call_run_on_every_stream_at_once_and_come_back_in_input_order(minilm_cross_encoder):
+    encoder = Reranker.from_pretrained(str(minilm_cross_encoder)).scorer.encoder
+    model = SlowStreams()
+    passages = [" ".join(["word"] * n) for n in range(1, 41)]  # 40 lengths: 3 batches of 16 pairs at most
+    pairs = encoder.encode(["a query"] * 40, [""] * 40, passages)
+    scores = ExportedPairScorer(model, encoder, batch_size=16).score_encoded(pairs)
+    assert model.most_at_once == 2
+    assert scores.tolist() == [float(sum(pairs[i][0])) for i in range(40)]
 
 
 @pytest.mark.slow
