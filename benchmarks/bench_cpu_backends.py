@@ -197,10 +197,10 @@ def compare(args, workdir: Path) -> None:
             scores[name].update(by_key)
         print(f"part {k + 1}/{len(parts)}: " + ", ".join(f"{n} {seconds[n]['scoring']:.0f}s" for n in names),
               flush=True)  # fmt: skip
-    table(args, candidates, {name: {kind: t / len(parts) if kind == "load" else t for kind, t in times.items()}
-                             for name, times in seconds.items()},
-          {name: np.array([by_key[c.query_id, c.docid] for c in candidates], np.float32)
-           for name, by_key in scores.items()})  # fmt: skip
+    for times in seconds.values():
+        times["load"] /= len(parts)  # one load: the mean of the parts'
+    table(args, candidates, seconds, {name: np.array([by_key[c.query_id, c.docid] for c in candidates], np.float32)
+                                      for name, by_key in scores.items()})  # fmt: skip
 
 
 def write_parts(candidates: list, count: int, workdir: Path) -> list[dict]:

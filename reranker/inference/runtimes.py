@@ -74,7 +74,7 @@ class ExportedModel:
             raise UsageError(f"the exported model needs inputs the pairs lack: {', '.join(missing)}")
         return {name: batch[name] if name in batch else fill[name](ids) for name in self.input_names}
 
-    def __call__(self, batch: dict[str, np.ndarray], stream: int = 0) -> np.ndarray:
+    def __call__(self, batch: dict[str, np.ndarray], stream: int) -> np.ndarray:
         logits = self.run(self.inputs(batch), stream)
         if logits.ndim != 2 or logits.shape[1] != 1:
             raise UsageError(f"the exported model gives outputs of shape {list(logits.shape)}, not one relevance "
