@@ -15,6 +15,7 @@ import functools
 import gc
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 
 
@@ -44,16 +45,21 @@ def release_freed_memory() -> None:
 
 
 class HeapTrimmer:
-    """Call it after each batch: it trims the heap once RSS is `budget_mib` above what it was after the last trim."""
+    """Call it after each batch: it trims the heap once RSS is `budget_mib` above what it was after the last trim.
+    Safe from several threads (an export's streams): a call while another thread trims returns at once."""
 
     def __init__(self, budget_mib: float = 128.0) -> None:
         self.budget_mib = budget_mib
         self.floor_mib = rss_mib()
+        self._trimming = threading.Lock()
 
     def __call__(self) -> None:
-        if rss_mib() > self.floor_mib + self.budget_mib:
-            release_freed_memory()
-            self.floor_mib = rss_mib()
+        if rss_mib() > self.floor_mib + self.budget_mib and self._trimming.acquire(blocking=False):
+            try:
+                release_freed_memory()
+                self.floor_mib = rss_mib()
+            finally:
+                self._trimming.release()
 
 
 # Reading and tokenizing a chunk allocates objects by the hundred thousand (parsed lines, a token list per text).

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from reranker.inference.arguments import ScoringArguments
 from reranker.io.errors import ParameterError, check_at_least
 from reranker.model.arguments import opt
+from reranker.serving.batcher import SERVER_WINDOW_TOKENS
 
 
 @dataclass
@@ -18,7 +19,7 @@ class ServeArguments(ScoringArguments):
     max_client_batch_size: int = opt(1000, "Documents one call may hold; more is answered 413.")
     max_concurrent_requests: int = opt(512, "Calls in flight at once; one more is answered 429 at once.")
     max_batch_tokens: int = opt(
-        16384, "Tokens (unpadded) scored together across requests, sorted by length and batched inside."
+        SERVER_WINDOW_TOKENS, "Tokens (unpadded) scored together across requests, sorted by length and batched inside."
     )
     max_wait_ms: float = opt(2.0, "How long the oldest waiting pair may wait for more pairs before it is scored.")
     max_batch_requests: int | None = opt(

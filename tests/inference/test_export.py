@@ -20,7 +20,13 @@ from reranker.cli.export import main as export_main
 from reranker.cli.infer import main as infer_main
 from reranker.first_stage.prepare import join_run_with_texts
 from reranker.inference.export import CHECK_PAIRS, ExportSettings, export_model, this_instruction_set
-from reranker.inference.runtimes import EXPORT_RECORD, ExportedModel, ExportedPairScorer, scores_follow
+from reranker.inference.runtimes import (
+    EXPORT_RECORD,
+    OPENVINO_SHAPE_CACHE,
+    ExportedModel,
+    ExportedPairScorer,
+    scores_follow,
+)
 from reranker.io.errors import ParameterError, UsageError
 from reranker.io.queries import read_queries
 from reranker.io.rerank_input import iter_query_blocks
@@ -125,6 +131,22 @@ def test_an_export_runs_one_stream_per_thread_with_the_scores_of_one(backend, ex
     two = Reranker.from_pretrained(str(exports(backend)), num_threads=2)
     assert (one.scorer.model.streams, two.scorer.model.streams) == (1, 2)
     np.testing.assert_allclose(two.predict(pairs), one.predict(pairs), atol=1e-6, rtol=0)
+
+
+def test_openvino_keeps_the_kernels_of_a_bounded_number_of_shapes(exports, monkeypatch):
+    import openvino
+
+    configs, compile_model = [], openvino.Core.compile_model
+
+    def recording(core, model, device, config):
+        configs.append(config)
+        return compile_model(core, model, device, config)
+
+    monkeypatch.setattr(openvino.Core, "compile_model", recording)
+    Reranker.from_pretrained(str(exports("openvino")))
+    # the plugin takes the key at compile time but cannot report it back: what it was given is all a test can see
+    assert [c.get("CPU_RUNTIME_CACHE_CAPACITY") for c in configs] == [OPENVINO_SHAPE_CACHE]
+    assert OPENVINO_SHAPE_CACHE < 5000  # the plugin's default
 
 
 class SlowStreams(ExportedModel):

@@ -1,5 +1,6 @@
 import ctypes
 import mmap
+import threading
 
 import pytest
 
@@ -20,6 +21,27 @@ def test_trims_only_once_grown_past_the_budget_since_the_last_trim(monkeypatch):
     assert trims == [0]
     trimmer()  # 221 > 220
     assert trims == [0, 1] and trimmer.floor_mib == 130
+
+
+def test_a_call_while_another_thread_trims_returns_without_trimming(monkeypatch):
+    monkeypatch.setattr(heap, "rss_mib", lambda: 0.0)
+    trimmer = heap.HeapTrimmer(budget_mib=100)
+    monkeypatch.setattr(heap, "rss_mib", lambda: 500.0)
+    inside, leave, trims = threading.Event(), threading.Event(), []
+
+    def slow_trim():
+        trims.append(threading.current_thread().name)
+        inside.set()
+        leave.wait(10)
+
+    monkeypatch.setattr(heap, "release_freed_memory", slow_trim)
+    first = threading.Thread(target=trimmer, name="first")
+    first.start()
+    assert inside.wait(10)
+    trimmer()  # the first thread is still trimming: no second trim, no wait
+    leave.set()
+    first.join(10)
+    assert trims == ["first"] and trimmer.floor_mib == 500.0
 
 
 def test_rss_follows_memory_the_process_touches():
