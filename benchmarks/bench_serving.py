@@ -212,12 +212,12 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def load_target(target: Target, requests, args, workdir: Path) -> dict:
+def load_target(target: Target, requests, clients: list[int], seconds: float, workdir: Path) -> dict:
     process = ServerProcess(target.command, workdir / f"{target.name}.log")
     try:
         process.wait_ready(timeout=600)
         asyncio.run(closed_loop(process.url, target, requests, 2, 10))  # warm-up: every shape met once or more
-        rows = [asyncio.run(closed_loop(process.url, target, requests, c, args.seconds)) for c in args.clients]
+        rows = [asyncio.run(closed_loop(process.url, target, requests, c, seconds)) for c in clients]
         return {"runs": rows, "peak_rss_mib": round(peak_rss_mib(process.process.pid), 1)}
     finally:
         process.stop()
@@ -242,10 +242,9 @@ def ours_against_ceiling(
     load is `first_load`, the one just run): each round's ratio is our pairs/s over the mean of the ceilings run
     just before and just after it, so the box's drift weighs on both sides alike."""
     rounds, before, load = [], ceiling_before["pairs_per_second"], first_load
-    busiest = argparse.Namespace(**{**vars(args), "clients": args.clients[-1:]})
     for number in range(args.rounds):
         if number:
-            load = load_target(target, requests, busiest, args.workdir)
+            load = load_target(target, requests, args.clients[-1:], args.seconds, args.workdir)
         served = load["runs"][-1]["pairs_per_second"]
         after = inference_ceiling(folder, rerank_file, args.workdir, args.ceiling_requests)["pairs_per_second"]
         ceiling = round((before + after) / 2, 1)
@@ -306,7 +305,7 @@ def main() -> None:
     if args.infinity:
         targets.append(Target("infinity", infinity(args.infinity, folder), "/rerank", infinity_body(str(folder))))
     for target in targets:
-        results[target.name] = load_target(target, requests, args, args.workdir)
+        results[target.name] = load_target(target, requests, args.clients, args.seconds, args.workdir)
         print(target.name, json.dumps(results[target.name]), flush=True)
         if target.name == "ours" and ceiling_before:
             results["rounds"] = ours_against_ceiling(target, results["ours"], folder, rerank_file, requests,
