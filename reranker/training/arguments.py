@@ -33,8 +33,10 @@ class TrainDataArguments(EncodingArguments):
         "1 on a GPU (an H200 ran 8 groups x 8 2.8x faster in one batch than in 4: it waits on kernel launches).",
     )
     pad_to_max_length: bool = opt(
-        False, "Pad every pair to q_max_len + p_max_len (the reference) instead of dynamically."
-    )
+        False, "Pad every pair to q_max_len + p_max_len (the reference) instead of dynamically. With "
+        "--dataloader_drop_last (an epoch's last partial batch dropped) every step has one shape, as --torch_compile "
+        "wants: a new shape compiles again.",
+    )  # fmt: skip
     data_cache_dir: str | None = opt(None, "Where the Arrow cache of the data goes.")
     eval_rerank_file: str | None = opt(None, "Rerank input JSONL to evaluate on (every eval_steps, or at the end).")
     eval_qrels: str | None = opt(None, "Qrels of --eval_rerank_file.")
@@ -56,6 +58,12 @@ class RerankerTrainingArguments(TrainingArguments):
     """transformers' TrainingArguments plus the reference's flags that transformers 5 dropped."""
 
     overwrite_output_dir: bool = opt(False, "Start afresh even if output_dir holds checkpoints or other files.")
+    per_device_train_batch_size: int = opt(
+        8, "Query groups a step on each device (the reference: 8, at --learning_rate 5e-6). With more groups a step "
+        "(devices x this x --gradient_accumulation_steps), scale --learning_rate in proportion and keep the warm-up: "
+        "the two LCE recipes we carry are set so (Tevatron v1: 8 groups, 5e-6; Pradeep et al.: 16 groups of 32, "
+        "1e-5; recipes/README.md).",
+    )  # fmt: skip
     warmup_ratio: float = opt(0.1, "Share of the steps spent warming up (if no warmup_steps).")
     remove_unused_columns: bool = opt(False, "Keep False: groups are built from raw rows.")
     loss: str = opt("lce", f"Loss, or losses mixed: comma-separated, of {', '.join(LOSSES)} (see README).")

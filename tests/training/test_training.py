@@ -120,6 +120,60 @@ def test_dynamic_padding_gives_the_same_loss_curve(tiny_model_without_dropout, t
     assert dynamic == pytest.approx(fixed, abs=1e-4)
 
 
+def test_fixed_padding_without_the_last_partial_batch_gives_every_step_one_shape(tiny_model_dir, train_file,
+                                                                                tmp_path):  # fmt: skip
+    """The one shape --torch_compile wants: every pair padded to q_max_len + p_max_len, and the epoch's last step
+    (2 of the 10 queries, at 4 groups a step) dropped by --dataloader_drop_last."""
+    trainer = build_trainer(*arguments(tiny_model_dir, train_file, tmp_path, True, dataloader_drop_last=True))
+    loader, shapes = trainer.get_train_dataloader(), []
+    for epoch in range(2):
+        loader.set_epoch(epoch)
+        shapes += [tuple(batch["input_ids"].shape) for batch in loader]
+    assert shapes == [(16, 80)] * 4
+
+
+class GradientsBeforeStep(TrainerCallback):
+    """Each step's gradients, copied before the optimizer steps."""
+
+    def __init__(self):
+        self.steps = []
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        self.steps.append({name: p.grad.detach().clone() for name, p in model.named_parameters()})
+
+
+@pytest.mark.parametrize("backend", ["aot_eager", pytest.param("inductor", marks=pytest.mark.slow)])
+def test_compiled_training_gives_the_eager_losses_and_gradients(tiny_model_without_dropout, train_file, tmp_path,
+                                                                backend):  # fmt: skip
+    """--torch_compile with one shape: one graph for 3 steps (the third starts epoch 2: the partial batch is
+    dropped), the eager losses and gradients. aot_eager runs the traced graphs on the eager kernels (exact on this
+    CPU); inductor's fused fp32 kernels sum in another order: up to 7e-5 of the step's largest gradient here,
+    1e-3 allowed, while a wrong gradient (a term cut off at a graph break, a loss scaled twice) errs by its size.
+    Inductor's first compile (no cache) takes ~40 s on 2 CPU cores."""
+    from torch._dynamo.utils import counters
+
+    runs = {}
+    for compiled in (False, True):
+        counters.clear()
+        flags = {"torch_compile_backend": backend} if compiled else {}
+        trainer = build_trainer(*arguments(tiny_model_without_dropout, train_file, tmp_path / str(compiled), True,
+                                           max_steps=3, save_strategy="no", dataloader_drop_last=True,
+                                           **flags))  # fmt: skip
+        gradients = GradientsBeforeStep()
+        trainer.add_callback(gradients)
+        trainer.train()
+        assert isinstance(trainer.model_wrapped, torch._dynamo.eval_frame.OptimizedModule) == compiled
+        assert counters["stats"]["unique_graphs"] == compiled
+        runs[compiled] = [h["loss"] for h in trainer.state.log_history if "loss" in h], gradients.steps
+    torch._dynamo.reset()  # no compiled code left for the tests after this one
+    (eager_losses, eager), (compiled_losses, compiled) = runs[False], runs[True]
+    assert len(compiled_losses) == 3 and compiled_losses == pytest.approx(eager_losses, rel=1e-5)
+    for step, expected in enumerate(eager):
+        largest = max(grad.abs().max().item() for grad in expected.values())
+        error = max((compiled[step][name] - grad).abs().max().item() for name, grad in expected.items())
+        assert error <= 1e-3 * largest, (step, error, largest)
+
+
 def test_non_empty_output_dir_without_checkpoint_is_refused(tiny_model_dir, train_file, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     *_, training_args = arguments(tiny_model_dir, train_file, tmp_path)
