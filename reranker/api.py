@@ -157,7 +157,8 @@ class Reranker:
             tokenizer: tokenizer folder or Hub name, if the model folder has none.
             q_max_len, p_max_len: query and passage tokens kept (default: 16 and 128 for an encoder, the
                 reference's; 64 and 448 for an LLM reranker, whose prompt comes on top).
-            torch_compile: compile the model with `torch.compile(dynamic=True)`.
+            torch_compile: compile the model with `torch.compile`: dynamic shapes, or with `options.fixed_shapes`
+                one static graph per batch shape (`PairScorer.compile`).
             config_name, cache_dir, revision: as for `transformers`' `from_pretrained`.
             score_head: for a checkpoint that records none: "cls", "segment_cosine", "last_token" or "yes_no".
             pair_template, template_prefix, template_suffix: a decoder's prompt (default: the checkpoint's, else
@@ -223,16 +224,17 @@ class Reranker:
             dtype=dtype if head.decoder else None,
             attn_implementation=attn_implementation,
         )
-        if torch_compile:
-            model = torch.compile(model, dynamic=True)
         source = {"model": source_stamp(name_or_path), "tokenizer": source_stamp(tokenizer_name), "revision": revision}
         if head.decoder:  # the same weights score differently under another head or template
             source["score_head"] = head.record()
-        return cls(
+        reranker = cls(
             model, loaded_tokenizer, q_max_len=q_max_len, p_max_len=p_max_len, device=device, precision=precision,
             batch_size=batch_size, max_tokens_per_batch=max_tokens_per_batch, pad_to_multiple_of=pad_to_multiple_of,
             passage_field_separator=passage_field_separator, source=source, score_head=head, options=options,
         )  # fmt: skip
+        if torch_compile:
+            reranker.scorer.compile()
+        return reranker
 
     @property
     def device(self) -> torch.device:
@@ -363,6 +365,7 @@ class Reranker:
         shard_index: int = 0,
         show_progress: bool = True,
         arguments: dict | None = None,
+        encode_workers: int = 0,
     ) -> RerankStats:
         """Score a rerank input file (from `prepare_rerank_file.py`) into `qid<TAB>docid<TAB>score` lines, each
         query sorted by score: exactly `reranker_inference.py`. Resumable after a crash or kill (run it again), the
@@ -377,6 +380,8 @@ class Reranker:
                 `python -m reranker.merge_scores`).
             show_progress: show a tqdm bar.
             arguments: settings to record in the summary (default: this call's and the Reranker's).
+            encode_workers: processes that read and tokenize the input (0: a thread of this process); the same
+                output, the scoring process's GIL left to the model (a GPU's kernel launches).
 
         Returns:
             What this process scored (queries, candidates, seconds).
@@ -389,11 +394,13 @@ class Reranker:
         input_path, output_path = os.fspath(input_path), os.fspath(output_path)
         if arguments is None:
             arguments = {**self._settings(), "input_path": input_path, "output_path": output_path,
-                         "chunk_size": chunk_size, "num_shards": num_shards, "shard_index": shard_index}  # fmt: skip
+                         "chunk_size": chunk_size, "num_shards": num_shards, "shard_index": shard_index,
+                         "encode_workers": encode_workers}  # fmt: skip
         job = scoring_job(input_path, self._source or {"weights": _weights_digest(self.scorer.model)}, self.scorer)
         shards = ((num_shards, shard_index),) if num_shards > 1 else ()
         return rerank_file_on_all_ranks(self.scorer, input_path, output_path, job=job, chunk_size=chunk_size,
-                                        shards=shards, arguments=arguments, show_progress=show_progress)  # fmt: skip
+                                        shards=shards, arguments=arguments, show_progress=show_progress,
+                                        encode_workers=encode_workers)  # fmt: skip
 
     def _settings(self) -> dict:
         scorer, encoder = self.scorer, self.scorer.encoder

@@ -16,5 +16,6 @@ def main(argv: list[str] | None = None) -> None:
     reranker = load_reranker(model_args, args)
     reranker.rerank_file(
         args.encode_in_path, args.encoded_save_path, chunk_size=args.chunk_size, num_shards=args.encode_num_shard,
-        shard_index=args.encode_shard_index, arguments={**dataclasses.asdict(model_args), **dataclasses.asdict(args)},
+        shard_index=args.encode_shard_index, encode_workers=args.encode_workers,
+        arguments={**dataclasses.asdict(model_args), **dataclasses.asdict(args)},
     )  # fmt: skip

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from reranker.inference.chunks import check_chunk_size, check_sharding
 from reranker.inference.runtimes import check_backend, check_num_threads
 from reranker.inference.scoring import ScoringOptions, check_batching
-from reranker.io.errors import ParameterError, literal, parameters_renamed
+from reranker.io.errors import ParameterError, check_at_least, literal, parameters_renamed
 from reranker.model.arguments import EncodingArguments, opt
 from reranker.model.heads import max_lengths
 from reranker.model.precision import precision_name
@@ -37,7 +37,10 @@ class ScoringArguments(EncodingArguments):
     )
     fp16: bool = opt(False, "fp16 autocast on a GPU (fp32 on CPU); scores stay fp32.")
     bf16: bool = opt(False, "bf16 autocast on a GPU or a CPU with native bf16.")
-    torch_compile: bool = opt(False, "Compile the model with torch.compile.")
+    torch_compile: bool = opt(
+        False, "Compile the model with torch.compile: one graph for all shapes (dynamic); with --fixed_shapes, one "
+        "static graph per batch shape (each compiled when first met).",
+    )  # fmt: skip
     device: str | None = opt(None, "cuda, cuda:N or cpu (default: cuda if available).")
     backend: str | None = opt(
         None, "torch, onnx or openvino (default: the backend of a folder written by python -m reranker.export, "
@@ -49,6 +52,7 @@ class ScoringArguments(EncodingArguments):
     device_mask: bool = opt(False, "Build the attention mask on the device (encoders on SDPA): no sync a batch.")
     cast_weights: bool = opt(False, "With --bf16/--fp16: weights in that dtype instead of autocast; head in fp32.")
     queue_ahead: bool = opt(False, "Queue the next chunk on the device before reading this chunk's scores.")
+    causal_no_mask: bool = opt(False, "LLM rerankers: attend without the padding mask (causal; the pads come last).")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -65,7 +69,8 @@ class ScoringArguments(EncodingArguments):
 
     @property
     def options(self) -> ScoringOptions:
-        return ScoringOptions(self.fixed_shapes, self.device_mask, self.cast_weights, self.queue_ahead)
+        return ScoringOptions(self.fixed_shapes, self.device_mask, self.cast_weights, self.queue_ahead,
+                              self.causal_no_mask)  # fmt: skip
 
 
 @dataclass
@@ -79,6 +84,10 @@ class RerankArguments(ScoringArguments):
     encode_num_shard: int = opt(1, "Split the queries into this many shards...")
     encode_shard_index: int = opt(0, "...and score this one (0-based).")
     chunk_size: int = opt(20000, "Candidates per chunk: sorted by length together, written (and resumable) together.")
+    encode_workers: int = opt(
+        0, "Processes reading and tokenizing the input, each every N-th chunk (0: a thread); the same output. Off "
+        "until a GPU run decides (issue 37).",
+    )  # fmt: skip
     dataloader_num_workers: int = opt(0, "Accepted for compatibility; not used.")
 
     def __post_init__(self) -> None:
@@ -94,3 +103,4 @@ class RerankArguments(ScoringArguments):
         with parameters_renamed(INFERENCE_FLAGS):
             check_sharding(self.encode_num_shard, self.encode_shard_index)
             check_chunk_size(self.chunk_size)
+            check_at_least("encode_workers", self.encode_workers, 0)

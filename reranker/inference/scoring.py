@@ -55,16 +55,20 @@ class ScoringOptions:
     lengths, in the 4D form transformers passes on untested (its 2D form costs a host-device sync a batch).
     `cast_weights`: weights in the autocast dtype instead of autocast (the head stays fp32). `queue_ahead`: a rerank
     file's chunks are queued on the device from a thread, one ahead of the chunk being read, ranked and written.
+    `causal_no_mask`: a decoder's backbone runs without the padding mask (our batches are right-padded: causal
+    attention alone keeps real tokens from the pads; see `reranker.model.decoder_heads`).
     """
 
     fixed_shapes: bool = False
     device_mask: bool = False
     cast_weights: bool = False
     queue_ahead: bool = False
+    causal_no_mask: bool = False
 
     def fingerprint(self) -> dict:
-        """The options that change scores (in their last bits), for a job's fingerprint; {} when all are off."""
-        changing = {name: True for name in ("fixed_shapes", "cast_weights") if getattr(self, name)}
+        """The options that change scores (in their last bits), for a job's fingerprint; {} when all are off.
+        `causal_no_mask` keeps them on the CPU, but a GPU's SDPA takes another kernel without a mask."""
+        changing = {name: True for name in ("fixed_shapes", "cast_weights", "causal_no_mask") if getattr(self, name)}
         return {"variants": changing} if changing else {}
 
 
@@ -112,6 +116,15 @@ def same_length_batches(
 def pairs_per_batch(length: int, batch_size: int, max_tokens: int | None) -> int:
     """How many pairs of `length` tokens a full batch holds."""
     return batch_size if max_tokens is None else max(1, min(batch_size, max_tokens // length))
+
+
+def fixed_shape_count(longest_pair: int, multiple: int, batch_size: int) -> int:
+    """At most how many batch shapes `fixed_shapes` gives: each length (pairs of up to `longest_pair` tokens, to a
+    multiple of `multiple`) with and without a mask, in the powers of two from `FIXED_MIN_BATCH_PAIRS` and a full
+    batch (`fixed_batch_rows`)."""
+    lengths = -(-longest_pair // multiple)
+    sizes = (batch_size // FIXED_MIN_BATCH_PAIRS).bit_length() + 1
+    return 2 * lengths * sizes
 
 
 def fixed_batch_rows(index: np.ndarray, full: int) -> np.ndarray:
@@ -208,6 +221,19 @@ def check_device_mask(model: torch.nn.Module) -> None:
         raise ParameterError("{0} needs an encoder (BERT-style) model attending through SDPA", "device_mask")
 
 
+def check_causal_no_mask(model: torch.nn.Module) -> None:
+    """ParameterError unless `model` is a causal decoder read at its last token (`reranker.model.decoder_heads`):
+    an encoder's tokens attend to the pads after them, so it needs its mask."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    from reranker.model.decoder_heads import LastTokenScoring, YesNoScoring
+
+    inner = getattr(model, "_orig_mod", model)  # the module torch.compile wraps, if compiled
+    bidirectional = inner.config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+    if not isinstance(inner, LastTokenScoring | YesNoScoring) or bidirectional:
+        raise ParameterError("{0} needs a decoder (LLM) reranker: a last_token or yes_no score head", "causal_no_mask")
+
+
 class PairScorer:
     """Scores (query, passage) pairs with a sequence-classification model; returns fp32 numpy scores.
 
@@ -244,6 +270,18 @@ class PairScorer:
         self.min_batch_pairs = min_batch_pairs or (CPU_MIN_BATCH_PAIRS if device.type == "cpu" else 1)
         self.trim_heap = HeapTrimmer()  # keeps peak memory from growing with the input (reranker.inference.heap)
 
+    def compile(self) -> None:
+        """Compile the model with `torch.compile`: one graph for every shape (dynamic), or with `fixed_shapes` one
+        static graph per batch shape, dynamo's recompile limit raised to their number (past it, 8 by default,
+        dynamo would run each further shape eagerly)."""
+        if not self.options.fixed_shapes:
+            self.model = torch.compile(self.model, dynamic=True)
+            return
+        config = torch._dynamo.config
+        shapes = fixed_shape_count(self.encoder.longest_pair, self.pad_to_multiple_of, self.batch_size)
+        config.recompile_limit = max(config.recompile_limit, shapes)
+        self.model = torch.compile(self.model, dynamic=False)
+
     def _prepared(self, model: torch.nn.Module, device: torch.device, dtype: torch.dtype | None) -> torch.nn.Module:
         model = model.eval().to(device)
         if dtype is not None:
@@ -254,6 +292,8 @@ class PairScorer:
                 head_in_fp32(inner)
         if self.options.device_mask:
             check_device_mask(model)
+        if self.options.causal_no_mask:
+            check_causal_no_mask(model)
         return model
 
     def _autocast(self):
@@ -269,6 +309,8 @@ class PairScorer:
             batch = {k: v.pin_memory().to(self.device, non_blocking=True) for k, v in batch.items()}
         if on_device:
             batch["attention_mask"] = lengths_mask(batch.pop("lengths"), batch["input_ids"].shape[1])
+        if self.options.causal_no_mask:
+            batch["right_padded"] = True  # `padded_batch` pads on the right
         with self._autocast():
             logits = self.model(**batch).logits
         return logits[:, 0].float()

@@ -33,6 +33,7 @@ def rerank_file_on_all_ranks(
     shards: tuple[tuple[int, int], ...] = (),
     arguments: dict | None = None,
     show_progress: bool = True,
+    encode_workers: int = 0,
 ) -> RerankStats:
     """Score `input_path` into `output_path`; `shards` are the machine-level (count, index) levels, if any.
 
@@ -42,7 +43,7 @@ def rerank_file_on_all_ranks(
     world = World.from_environment()
     if world.size == 1:
         return rerank_file(scorer, input_path, output_path, chunk_size, Sharding(shards), job, arguments,
-                           show_progress)  # fmt: skip
+                           show_progress, encode_workers)  # fmt: skip
     final = Path(output_path)
     if done := finished_summary(final, output_fingerprint(job, shards, chunk_size)):
         logger.info("%s is already complete for this job", final)
@@ -51,7 +52,7 @@ def rerank_file_on_all_ranks(
     with process_group(world):
         sharding = Sharding((*shards, (world.size, world.rank)))
         stats = rerank_file(scorer, input_path, os.fspath(rank_outputs[world.rank]), chunk_size, sharding, job,
-                            arguments, show_progress)  # fmt: skip
+                            arguments, show_progress, encode_workers)  # fmt: skip
         barrier()
         if world.rank == 0:
             merge_score_files(rank_outputs, final)

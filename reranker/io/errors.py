@@ -17,6 +17,9 @@ class InputError(ValueError):
         self.message = message
         super().__init__(f"{location(path, line)}: {message}")
 
+    def __reduce__(self):  # its arguments are not `args`: pickled as constructed (a worker process raises it)
+        return type(self), (self.path, self.line, self.message)
+
 
 def location(path: str | os.PathLike | None, line: int | None) -> str:
     """Where an input error is, as every error message writes it: `file:line`, `file` or `<input>`.
@@ -46,6 +49,9 @@ class ParameterError(UsageError):
         self.template = template
         self.parameters = parameters
         super().__init__(template.format(*parameters))
+
+    def __reduce__(self):  # as InputError's
+        return type(self), (self.template, *self.parameters)
 
     def as_flags(self, flag_names: Mapping[str, str] | None = None) -> str:
         """The message with each parameter written as its command-line flag (`flag_names` maps those whose flag

@@ -10,6 +10,11 @@
   (bge-reranker-v2-gemma). Only those rows of the LM head are computed (the full vocabulary's logits at every
   position would dwarf the model's memory at reranking batch sizes).
 
+`right_padded=True` (a caller whose batches are right-padded, as `PairScorer`'s always are) runs the backbone without
+the mask: causal attention alone, since no real token attends to the pads after it (SDPA's fused causal path, no
+mask built, no host sync in transformers' mask code); the last real token is still found from the mask. Off by
+default: a left-padded batch (transformers users pad decoders on the left) needs its mask.
+
 Both compute the head in fp32 (bf16 scores tie, see `head_in_fp32`). A loaded model keeps its transformers class
 and gets this forward by a subclass of the same name, so `save_pretrained` writes a checkpoint any transformers
 code loads (`architectures` unchanged); peft wraps it as it wraps the original.
@@ -40,29 +45,37 @@ def last_token_states(states: torch.Tensor, attention_mask: torch.Tensor | None)
     return states[torch.arange(states.shape[0], device=states.device), last]
 
 
-def _final_states(model: PreTrainedModel, input_ids, attention_mask, kwargs) -> torch.Tensor:
+def _final_states(model: PreTrainedModel, input_ids, attention_mask, right_padded: bool, kwargs) -> torch.Tensor:
     backbone = getattr(model, model.base_model_prefix)
     extra = {name: kwargs[name] for name in ("position_ids", "inputs_embeds") if kwargs.get(name) is not None}
-    states = backbone(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **extra).last_hidden_state
+    # right padding: the causal mask alone keeps every real token from the pads, which come after it
+    backbone_mask = None if right_padded else attention_mask
+    states = backbone(input_ids=input_ids, attention_mask=backbone_mask, use_cache=False, **extra).last_hidden_state
     return last_token_states(states, attention_mask)
 
 
 class LastTokenScoring:
-    """The `last_token` forward, mixed into a `...ForSequenceClassification` class with a `score` layer."""
+    """The `last_token` forward, mixed into a `...ForSequenceClassification` class with a `score` layer
+    (`right_padded`: see the module's docstring)."""
 
-    def forward(self, input_ids=None, attention_mask=None, **kwargs) -> SequenceClassifierOutput:
-        last = _final_states(self, input_ids, attention_mask, kwargs)
+    def forward(
+        self, input_ids=None, attention_mask=None, *, right_padded: bool = False, **kwargs
+    ) -> SequenceClassifierOutput:
+        last = _final_states(self, input_ids, attention_mask, right_padded, kwargs)
         with torch.autocast(last.device.type, enabled=False):
             return SequenceClassifierOutput(logits=self.score(last.float()).float())
 
 
 class YesNoScoring:
-    """The `yes_no` forward, mixed into a `...ForCausalLM` class; `yes_no_token_ids` is set on the instance."""
+    """The `yes_no` forward, mixed into a `...ForCausalLM` class; `yes_no_token_ids` is set on the instance
+    (`right_padded`: see the module's docstring)."""
 
     yes_no_token_ids: tuple[int, int | None]
 
-    def forward(self, input_ids=None, attention_mask=None, **kwargs) -> SequenceClassifierOutput:
-        last = _final_states(self, input_ids, attention_mask, kwargs)
+    def forward(
+        self, input_ids=None, attention_mask=None, *, right_padded: bool = False, **kwargs
+    ) -> SequenceClassifierOutput:
+        last = _final_states(self, input_ids, attention_mask, right_padded, kwargs)
         with torch.autocast(last.device.type, enabled=False):
             return SequenceClassifierOutput(logits=self._yes_minus_no(last))
 

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import torch
 
+from reranker import Reranker
 from reranker.inference.scoring import PairScorer, ScoringOptions, ranked_run
 from reranker.io.rerank_input import QueryBlock, RerankCandidate
 from reranker.model.loading import load_cross_encoder
 from reranker.model.pair_encoding import PairEncoder
-from reranker.model.random_model import save_random_bert
+from reranker.model.random_model import save_random_bert, save_random_decoder
 
 pytestmark = pytest.mark.cuda
 
@@ -89,3 +90,34 @@ def test_gpu_variants_on_cuda_keep_the_scores(spread_model, tokenizer, cuda_devi
     print(f"bf16 deviation from fp32 on cuda: autocast {deviation(autocast, today):.4f}, weights cast "
           f"{deviation(cast, today):.4f}")  # fmt: skip
     assert deviation(cast, today) <= 2.5 * deviation(autocast, today)
+
+
+@pytest.fixture(scope="module")
+def tiny_decoder(tmp_path_factory, tokenizer):
+    """A random 2-layer Qwen3 of the test tokenizer's vocabulary (the GPU machine has that tokenizer, no corpus)."""
+    return save_random_decoder(tmp_path_factory.mktemp("qwen3"), tokenizer, "qwen3")
+
+
+def decoder_scores(path, head: str, device: torch.device, precision: str, options: ScoringOptions | None = None):
+    torch.manual_seed(0)  # the last_token head's `score` layer is new: the same one every load
+    reranker = Reranker.from_pretrained(str(path), score_head=head, template_suffix="[SEP]", q_max_len=16,
+                                        p_max_len=64, device=device, precision=precision, batch_size=16,
+                                        options=options)  # fmt: skip
+    return reranker.predict(QUERIES, PASSAGES)
+
+
+@pytest.mark.parametrize("head", ["yes_no", "last_token"])
+def test_causal_no_mask_on_cuda_keeps_a_decoders_scores(tiny_decoder, cuda_device, head):
+    """Issue 37's mask-free decoder on the GPU (SDPA's causal kernel instead of a masked one, batches padded to a
+    multiple of 8): fp32 within 1e-5 of the masked scores; bf16 as close to fp32 as the masked bf16 scores."""
+    no_mask = ScoringOptions(causal_no_mask=True)
+    fp32 = decoder_scores(tiny_decoder, head, cuda_device, "fp32")
+    fp32_no_mask = decoder_scores(tiny_decoder, head, cuda_device, "fp32", no_mask)
+    bf16 = decoder_scores(tiny_decoder, head, cuda_device, "bf16")
+    bf16_no_mask = decoder_scores(tiny_decoder, head, cuda_device, "bf16", no_mask)
+    print(f"{head}: max |no mask - masked| on cuda: fp32 {np.max(np.abs(fp32_no_mask - fp32)):.2e}, bf16 "
+          f"{np.max(np.abs(bf16_no_mask - bf16)):.2e}; bf16 against fp32: masked {deviation(bf16, fp32):.4f}, "
+          f"no mask {deviation(bf16_no_mask, fp32):.4f} of the spread")  # fmt: skip
+    assert np.ptp(fp32) > 0.05  # the scores spread: a difference would show
+    np.testing.assert_allclose(fp32_no_mask, fp32, rtol=0, atol=1e-5)
+    assert deviation(bf16_no_mask, fp32) <= max(1.5 * deviation(bf16, fp32), 1e-3)

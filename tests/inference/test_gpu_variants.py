@@ -7,10 +7,20 @@ import numpy as np
 import pytest
 import torch
 
+from reranker import Reranker
+from reranker.cli.common import parse_dataclasses
 from reranker.first_stage.prepare import join_run_with_texts
 from reranker.inference import score_file
+from reranker.inference.arguments import ScoringArguments
 from reranker.inference.score_file import rerank_file, scoring_job
-from reranker.inference.scoring import PairScorer, ScoringOptions, fixed_batch_rows, lengths_mask
+from reranker.inference.scoring import (
+    PairScorer,
+    ScoringOptions,
+    fixed_batch_rows,
+    fixed_shape_count,
+    lengths_mask,
+    padded_lengths,
+)
 from reranker.io.errors import ParameterError
 from reranker.io.queries import read_queries
 from reranker.io.rerank_input import iter_query_blocks
@@ -174,15 +184,113 @@ def test_cast_weights_error_within_autocast_bound(tokenizer, tiny_model_dir, dev
 
 @pytest.mark.slow
 def test_reranker_inference_flags_reach_the_scorer(run_script, tiny_model_dir, dev_pairs, tmp_path):
-    """The command's flags: device mask and queue-ahead write today's file byte for byte (as a GPU run would be
-    checked); a model they cannot score is one error line naming the flag, exit status 2."""
+    """The command's flags: device mask, queue-ahead and encoding in worker processes (spawned from the script)
+    write today's file byte for byte (as a GPU run would be checked); a model they cannot score is one error line
+    naming the flag, exit status 2."""
     common = ["--model_name_or_path", tiny_model_dir, "--encode_in_path", dev_pairs[0], "--pad_to_multiple_of", "8",
               "--chunk_size", "100", "--device", "cpu"]  # fmt: skip
     run_script("reranker_inference.py", *common, "--encoded_save_path", tmp_path / "today.txt")
-    run_script("reranker_inference.py", *common, "--encoded_save_path", tmp_path / "variants.txt", "--device_mask",
-               "--queue_ahead")  # fmt: skip
+    variants = run_script("reranker_inference.py", *common, "--encoded_save_path", tmp_path / "variants.txt",
+                          "--device_mask", "--queue_ahead", "--encode_workers", "2")  # fmt: skip
+    assert "tokenizing " + str(dev_pairs[0]) + " in 2 worker processes" in variants.stderr
     assert (tmp_path / "variants.txt").read_bytes() == (tmp_path / "today.txt").read_bytes()
     failed = run_script("reranker_inference.py", *common, "--encoded_save_path", tmp_path / "eager.txt",
                         "--device_mask", "--attn_implementation", "eager", check=False)  # fmt: skip
     assert failed.returncode == 2 and not (tmp_path / "eager.txt").exists()
     assert failed.stderr.strip().splitlines()[-1].startswith("error: --device_mask needs an encoder")
+
+
+def assert_same_rankings(scores: np.ndarray, expected: np.ndarray, group: int = 20) -> None:
+    """Each query's candidates (`group` a query, in order) rank alike; ties in input order."""
+    for start in range(0, len(scores), group):
+        part = slice(start, start + group)
+        assert (np.argsort(-scores[part], kind="stable") == np.argsort(-expected[part], kind="stable")).all()
+
+
+@pytest.mark.parametrize("head", ["yes_no", "last_token"])
+def test_causal_no_mask_keeps_a_decoders_scores(tiny_decoders, dev_pairs, head, monkeypatch):
+    """A decoder's backbone without the padding mask (right-padded batches: causal attention alone keeps the real
+    tokens from the pads): within 1e-5 of the masked scores (equal on this CPU), each query's ranking unchanged."""
+    reranker = Reranker.from_pretrained(str(tiny_decoders["qwen3"]), score_head=head, q_max_len=32, p_max_len=128,
+                                        batch_size=32, pad_to_multiple_of=64)  # fmt: skip
+    masked = reranker.scorer
+    no_mask = PairScorer(masked.model, masked.encoder, CPU, batch_size=32, pad_to_multiple_of=64,
+                         options=ScoringOptions(causal_no_mask=True))  # fmt: skip
+    _, queries, titles, texts = dev_pairs
+    lengths = masked.encoder.encode(queries, titles, texts).lengths
+    assert (padded_lengths(lengths, 64) > lengths).mean() > 0.9 and np.ptp(lengths) > 64  # nearly all padded
+    expected = masked.score_pairs(queries, titles, texts)
+    backbone, masks = masked.model.model, []
+    forward = backbone.forward
+    monkeypatch.setattr(backbone, "forward", lambda **inputs: masks.append(inputs["attention_mask"]) or
+                        forward(**inputs))  # fmt: skip
+    scores = no_mask.score_pairs(queries, titles, texts)
+    assert masks and all(mask is None for mask in masks)  # the backbone ran without its mask
+    print(f"{head}: max |no mask - masked| = {np.abs(scores - expected).max():.2e} (spread {np.ptp(expected):.3f})")
+    assert np.ptp(expected) > 0.05  # the scores spread: a wrong token read or a pad attended to would show
+    np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-5)
+    assert_same_rankings(scores, expected)
+    assert scoring_job("x", {}, no_mask) != scoring_job("x", {}, masked)  # another kernel on a GPU: another job
+
+
+@pytest.mark.parametrize("head", ["yes_no", "last_token"])
+def test_decoder_forward_keeps_the_mask_of_left_padded_batches(tiny_decoders, dev_pairs, head):
+    """A transformers user's batch, padded on the left: each pair scores as alone, since the forward keeps the mask
+    unless its caller says the batch is right-padded (a left-padded pair without its mask scores otherwise)."""
+    reranker = Reranker.from_pretrained(str(tiny_decoders["qwen3"]), score_head=head, q_max_len=32, p_max_len=128)
+    model, encoder = reranker.scorer.model, reranker.scorer.encoder
+    pairs = encoder.encode(*(column[:8] for column in dev_pairs[1:]))
+    ids = [pairs[i][0] for i in range(len(pairs))]
+    width = max(map(len, ids))
+    input_ids = torch.tensor([[encoder.pad_token_id] * (width - len(row)) + row for row in ids])
+    mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in ids])
+    assert (mask == 0).sum(dim=1).min() == 0 and (mask == 0).sum(dim=1).max() > 16
+    with torch.inference_mode():
+        alone = torch.cat([model(input_ids=torch.tensor([row])).logits[:, 0] for row in ids]).numpy()
+        batched = model(input_ids=input_ids, attention_mask=mask).logits[:, 0].numpy()
+        unmasked = model(input_ids=input_ids, attention_mask=mask, right_padded=True).logits[:, 0].numpy()
+    np.testing.assert_allclose(batched, alone, rtol=0, atol=1e-5)
+    assert np.abs(unmasked - alone).max() > 1e-3  # the mask matters here: the test can fail
+
+
+def test_causal_no_mask_refuses_encoders(tokenizer, tiny_model_dir):
+    """An encoder's tokens attend to the pads after them: without its mask it would score wrongly."""
+    with pytest.raises(ParameterError, match="^causal_no_mask needs a decoder"):
+        PairScorer(load_cross_encoder(str(tiny_model_dir)), PairEncoder(tokenizer, 16, 128), CPU,
+                   options=ScoringOptions(causal_no_mask=True))  # fmt: skip
+    arguments = parse_dataclasses((ScoringArguments,), ["--causal_no_mask"])[0]
+    assert arguments.options == ScoringOptions(causal_no_mask=True)
+
+
+# Inductor compiling takes its time on a CPU: 2 cores, an empty cache, ~28 s dynamic, ~32 s static (7 graphs);
+# ~12 s each once inductor's cache holds the kernels
+@pytest.mark.slow
+@pytest.mark.parametrize("fixed_shapes", [False, True], ids=["dynamic", "static"])
+def test_torch_compile_gives_the_eager_scores(tiny_model_dir, dev_pairs, fixed_shapes, monkeypatch):
+    """torch.compile within 1e-5 of eager fp32 on 100 real pairs: dynamic shapes, one graph for all batches; with
+    fixed shapes, static, one graph per batch shape (dynamo's recompile limit raised to their number)."""
+    from torch._dynamo.utils import counters  # noqa: PLC0415
+
+    pairs = list(zip(*(column[:100] for column in dev_pairs[1:]), strict=True))
+    eager = Reranker.from_pretrained(str(tiny_model_dir), batch_size=32).predict(pairs)
+    counters.clear()
+    options = ScoringOptions(fixed_shapes=fixed_shapes)
+    with torch._dynamo.config.patch(recompile_limit=8):  # the default, whatever ran before
+        reranker = Reranker.from_pretrained(str(tiny_model_dir), batch_size=32, options=options, torch_compile=True)
+        scorer, shapes = reranker.scorer, []
+        forward = scorer._forward
+        monkeypatch.setattr(scorer, "_forward", lambda batch, lengths: shapes.append(
+            (*batch["input_ids"].shape, "attention_mask" in batch)) or forward(batch, lengths))  # fmt: skip
+        scores = reranker.predict(pairs)
+        limit = torch._dynamo.config.recompile_limit
+    graphs = counters["stats"]["unique_graphs"]
+    print(f"compiled ({'static' if fixed_shapes else 'dynamic'}): max |compiled - eager| "
+          f"{np.abs(scores - eager).max():.2e}, {graphs} graphs, {len(set(shapes))} batch shapes")  # fmt: skip
+    assert isinstance(scorer.model, torch._dynamo.eval_frame.OptimizedModule)
+    np.testing.assert_allclose(scores, eager, rtol=0, atol=1e-5)
+    assert_same_rankings(scores, eager)
+    if fixed_shapes:
+        assert graphs == len(set(shapes)) > 2  # one static graph a shape
+        assert len(set(shapes)) <= fixed_shape_count(scorer.encoder.longest_pair, 32, 32) <= limit
+    else:
+        assert graphs <= 2 < len(set(shapes))  # one graph for all shapes, with a mask and without
