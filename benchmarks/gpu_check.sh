@@ -35,7 +35,8 @@
 #      rates, the compile included (not yet timed).
 # Each stage has its own time limit and goes on after a failure; the log goes to $OUT/gpu_check.log.
 # STAGES="tests compare model e2e chunks train trainsync memory host llm serving" (default: all) picks stages by name.
-# Issue 37's run (estimated 7-9 min from issue 26's rates, not yet timed): STAGES="tests chunks train trainsync" bash benchmarks/gpu_check.sh
+# Issue 37's runs (estimated from issue 26's rates, not yet timed): first STAGES="chunks trainsync" (~8.5 min: chunks
+# ~5.5, its compile variant last; trainsync ~3), then with the time left STAGES="tests llm" (~4 min).
 # Its dry run on a CPU: STAGES="chunks trainsync" STEPS=2 DEVICE=cpu LAYERS=2 HIDDEN=128 HEADS=2 LIMIT=200 \
 #   CHUNK_REPEAT=20 CHUNK_SIZE=1000 bash benchmarks/gpu_check.sh
 # A dry run on a CPU: DEVICE=cpu LAYERS=2 HIDDEN=128 HEADS=2 LIMIT=200 REPEAT=2 STEPS=2 LLM_LAYERS=2 LLM_HIDDEN=64 \
