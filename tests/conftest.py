@@ -37,6 +37,22 @@ def scifact() -> Path:
     return shared_data(SCIFACT, "queries.jsonl", "BEIR SciFact")
 
 
+def write_bm25_rerank_file(offline_data: Path, path: Path, queries: int, depth: int | None = None,
+                           split: str = "dev600") -> Path:  # fmt: skip
+    """The real BM25 candidates (the top `depth`; None: all 20) of a split's first `queries` queries, with their
+    texts, as a rerank input file at `path`."""
+    import itertools
+
+    from reranker.first_stage.prepare import join_run_with_texts
+    from reranker.io.queries import read_queries
+    from reranker.io.runs import read_run
+
+    run = dict(itertools.islice(read_run(offline_data / split / "run.bm25.trec", depth=depth).items(), queries))
+    texts = read_queries(str(offline_data / split / "queries.tsv"))
+    join_run_with_texts(texts, run, "run", str(offline_data / "corpus.jsonl.gz"), str(path))
+    return path
+
+
 BEIR_CORPUS = [  # (id, title, text): two topics, so that BM25 finds the judged passages
     ("d1", "Lobster rolls", "A lobster roll is a sandwich of lobster meat on a grilled bun."),
     ("d2", "Lobsters", "Lobsters are crustaceans that live on the sea floor."),
@@ -121,6 +137,17 @@ def tokenizer(request):
     return AutoTokenizer.from_pretrained(
         os.environ.get("RERANKER_TEST_TOKENIZER") or request.getfixturevalue("minilm_path")
     )
+
+
+@pytest.fixture
+def fresh_dynamo():
+    """torch.compile's caches emptied before and after the test: code another test compiled is reused silently
+    (no new graph counted), and code compiled here would be reused by the tests after it."""
+    import torch
+
+    torch._dynamo.reset()
+    yield
+    torch._dynamo.reset()
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import shutil
 
@@ -12,23 +11,18 @@ import torch
 
 from reranker import Reranker
 from reranker.cli.infer import main as infer_main
-from reranker.first_stage.prepare import join_run_with_texts
 from reranker.inference.scoring import CPU_KERNEL_CACHES
 from reranker.io.errors import ParameterError
-from reranker.io.queries import read_queries
 from reranker.io.rerank_input import iter_query_blocks
-from reranker.io.runs import read_run
 from reranker.io.summary import read_summary
 from reranker.model.precision import cpu_supports_bf16
+from tests.conftest import write_bm25_rerank_file
 
 
 @pytest.fixture(scope="module")
 def dev200(tmp_path_factory, offline_data):
     """200 real dev600 pairs: the BM25 top 20 of the first 10 queries, as a rerank input file."""
-    path = tmp_path_factory.mktemp("dev200") / "dev200.rerank.jsonl"
-    run = dict(itertools.islice(read_run(offline_data / "dev600" / "run.bm25.trec").items(), 10))
-    queries = read_queries(str(offline_data / "dev600" / "queries.tsv"))
-    join_run_with_texts(queries, run, "run", str(offline_data / "corpus.jsonl.gz"), str(path))
+    path = write_bm25_rerank_file(offline_data, tmp_path_factory.mktemp("dev200") / "dev200.rerank.jsonl", 10)
     return path
 
 

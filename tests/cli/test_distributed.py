@@ -18,7 +18,7 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from reranker.training.driver import newest_complete_checkpoint
-from tests.conftest import ROOT
+from tests.conftest import ROOT, write_bm25_rerank_file
 
 pytestmark = pytest.mark.slow  # subprocesses: the stage scripts, kills, torchrun
 
@@ -76,15 +76,7 @@ def single(*args):
 @pytest.fixture(scope="module")
 def rerank_input(tmp_path_factory, offline_data):
     """The real BM25 top-20 of 40 dev600 queries, with passage texts."""
-    from reranker.first_stage.prepare import join_run_with_texts
-    from reranker.io.queries import read_queries
-    from reranker.io.runs import read_run
-
-    path = tmp_path_factory.mktemp("dist") / "rerank.jsonl"
-    run = dict(itertools.islice(read_run(offline_data / "dev600" / "run.bm25.trec").items(), 40))
-    queries = read_queries(str(offline_data / "dev600" / "queries.tsv"))
-    join_run_with_texts(queries, run, "run", str(offline_data / "corpus.jsonl.gz"), str(path))
-    return path
+    return write_bm25_rerank_file(offline_data, tmp_path_factory.mktemp("dist") / "rerank.jsonl", 40)
 
 
 def test_torchrun_and_machine_shards_give_the_single_process_file(rerank_input, tiny_model_dir, tmp_path):

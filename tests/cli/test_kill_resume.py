@@ -19,7 +19,7 @@ from reranker.io.resumable import partial_paths
 from reranker.io.runs import read_run
 from reranker.io.windows import WindowSpec
 from reranker.training.driver import newest_complete_checkpoint
-from tests.conftest import ROOT
+from tests.conftest import ROOT, write_bm25_rerank_file
 
 pytestmark = pytest.mark.slow  # subprocesses: the stage scripts, kills, torchrun
 
@@ -61,11 +61,7 @@ def finish(process):
 @pytest.fixture(scope="module")
 def dev600_input(tmp_path_factory, offline_data):
     """The real BM25 top-20 of the first 150 dev600 queries: 3000 pairs."""
-    path = tmp_path_factory.mktemp("dev600") / "rerank.jsonl"
-    queries = read_queries(str(offline_data / "dev600" / "queries.tsv"))
-    run = dict(itertools.islice(read_run(offline_data / "dev600" / "run.bm25.trec").items(), 150))
-    join_run_with_texts(queries, run, "run", str(offline_data / "corpus.jsonl.gz"), str(path))
-    return path
+    return write_bm25_rerank_file(offline_data, tmp_path_factory.mktemp("dev600") / "rerank.jsonl", 150)
 
 
 @pytest.fixture(scope="module")

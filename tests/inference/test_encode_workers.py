@@ -1,7 +1,6 @@
 """Reading and tokenizing a rerank file in worker processes (`encode_workers`, issue 37): the chunks and the output
 file a thread gives, through sharding, a crash and its resume, bad input and a worker that dies."""
 
-import itertools
 import json
 import os
 
@@ -9,17 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from reranker.first_stage.prepare import join_run_with_texts
 from reranker.inference.chunks import Sharding
 from reranker.inference.score_file import encoded_chunks, rerank_file
 from reranker.inference.scoring import PairScorer
 from reranker.inference.worker_processes import in_worker_processes
 from reranker.io.errors import InputError, ParameterError
-from reranker.io.queries import read_queries
 from reranker.io.resumable import Progress, partial_paths
-from reranker.io.runs import read_run
 from reranker.model.loading import load_cross_encoder
 from reranker.model.pair_encoding import PairEncoder
+from tests.conftest import write_bm25_rerank_file
+from tests.inference.test_rerank import killed_at_call
 
 pytestmark = pytest.mark.slow  # spawns worker processes (each imports torch and transformers: seconds)
 
@@ -29,11 +27,7 @@ CHUNK = 120  # 40 queries x 20 candidates in 7 chunks (6 queries each, the last 
 @pytest.fixture(scope="module")
 def dev_file(offline_data, tmp_path_factory):
     """The BM25 top 20 of 40 dev600 queries (800 pairs) as a rerank file."""
-    path = tmp_path_factory.mktemp("dev") / "dev.rerank.jsonl"
-    run = dict(itertools.islice(read_run(offline_data / "dev600" / "run.bm25.trec", depth=20).items(), 40))
-    queries = read_queries(str(offline_data / "dev600" / "queries.tsv"))
-    join_run_with_texts(queries, run, "run", str(offline_data / "corpus.jsonl.gz"), str(path))
-    return path
+    return write_bm25_rerank_file(offline_data, tmp_path_factory.mktemp("dev") / "dev.rerank.jsonl", 40)
 
 
 @pytest.fixture(scope="module")
@@ -68,18 +62,9 @@ def test_workers_start_where_a_resumed_job_starts(scorer, dev_file):
 
 def test_the_file_written_with_workers_is_byte_identical_and_resumes(tmp_path, scorer, dev_file, monkeypatch):
     rerank_file(scorer, str(dev_file), str(tmp_path / "thread.txt"), chunk_size=CHUNK)
-    calls = {"n": 0}
-    real = scorer.submit
-
-    def crash_on_fourth_chunk(*args):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt("killed")
-        return real(*args)
-
     out = tmp_path / "workers.txt"
     with monkeypatch.context() as patch:
-        patch.setattr(scorer, "submit", crash_on_fourth_chunk)
+        patch.setattr(scorer, "submit", killed_at_call(scorer.submit, 4))
         with pytest.raises(KeyboardInterrupt):
             rerank_file(scorer, str(dev_file), str(out), chunk_size=CHUNK, encode_workers=2)
     assert json.loads(partial_paths(out)[1].read_text())["chunks_seen"] == 3

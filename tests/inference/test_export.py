@@ -18,7 +18,6 @@ import torch
 from reranker.api import Reranker
 from reranker.cli.export import main as export_main
 from reranker.cli.infer import main as infer_main
-from reranker.first_stage.prepare import join_run_with_texts
 from reranker.inference.export import CHECK_PAIRS, ExportSettings, export_model, this_instruction_set
 from reranker.inference.runtimes import (
     EXPORT_RECORD,
@@ -28,22 +27,13 @@ from reranker.inference.runtimes import (
     scores_follow,
 )
 from reranker.io.errors import ParameterError, UsageError
-from reranker.io.queries import read_queries
 from reranker.io.rerank_input import iter_query_blocks
 from reranker.io.resumable import partial_paths
-from reranker.io.runs import read_run
 from tests.cli.test_kill_resume import finish, kill_when, scored, start
+from tests.conftest import write_bm25_rerank_file
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("openvino")
-
-
-def rerank_file(offline_data, path, queries, split="dev600"):
-    """The real BM25 candidates of the first `queries` queries of a split, as a rerank file."""
-    texts = read_queries(str(offline_data / split / "queries.tsv"))
-    run = dict(itertools.islice(read_run(offline_data / split / "run.bm25.trec").items(), queries))
-    join_run_with_texts(texts, run, "run", str(offline_data / "corpus.jsonl.gz"), str(path))
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +54,12 @@ def minilm_cross_encoder(tmp_path_factory, minilm_path):
 @pytest.fixture(scope="module")
 def dev600_200(tmp_path_factory, offline_data):
     """200 real dev600 pairs: the BM25 top 20 of 10 queries."""
-    return rerank_file(offline_data, tmp_path_factory.mktemp("dev600") / "rerank.jsonl", 10)
+    return write_bm25_rerank_file(offline_data, tmp_path_factory.mktemp("dev600") / "rerank.jsonl", 10)
 
 
 @pytest.fixture(scope="module")
 def val_pairs(tmp_path_factory, offline_data):
-    return rerank_file(offline_data, tmp_path_factory.mktemp("val") / "rerank.jsonl", 40, split="val")
+    return write_bm25_rerank_file(offline_data, tmp_path_factory.mktemp("val") / "rerank.jsonl", 40, split="val")
 
 
 EXPORTS = {
@@ -184,7 +174,7 @@ def test_the_batches_of_a_call_run_on_every_stream_at_once_and_come_back_in_inpu
 def test_int8_export_reranks_a_file_end_to_end_and_resumes_after_a_kill(
     name, exports, minilm_cross_encoder, offline_data, tmp_path
 ):
-    source = rerank_file(offline_data, tmp_path / "rerank.jsonl", 20)  # 400 pairs
+    source = write_bm25_rerank_file(offline_data, tmp_path / "rerank.jsonl", 20)  # 400 pairs
 
     def command(output):
         return ("reranker_inference.py", "--model_name_or_path", exports(name), "--encode_in_path", source,

@@ -1,6 +1,5 @@
 """The GPU speed variants of `PairScorer` (issue 37), checked on the CPU: the scores and files they change or keep."""
 
-import itertools
 import threading
 
 import numpy as np
@@ -9,7 +8,6 @@ import torch
 
 from reranker import Reranker
 from reranker.cli.common import parse_dataclasses
-from reranker.first_stage.prepare import join_run_with_texts
 from reranker.inference import score_file
 from reranker.inference.arguments import ScoringArguments
 from reranker.inference.score_file import rerank_file, scoring_job
@@ -22,11 +20,10 @@ from reranker.inference.scoring import (
     padded_lengths,
 )
 from reranker.io.errors import ParameterError
-from reranker.io.queries import read_queries
 from reranker.io.rerank_input import iter_query_blocks
-from reranker.io.runs import read_run
 from reranker.model.loading import load_cross_encoder
 from reranker.model.pair_encoding import PairEncoder
+from tests.conftest import write_bm25_rerank_file
 
 CPU = torch.device("cpu")
 
@@ -34,10 +31,7 @@ CPU = torch.device("cpu")
 @pytest.fixture(scope="module")
 def dev_pairs(offline_data, tmp_path_factory):
     """The BM25 top 20 of 15 dev600 queries (300 pairs), as a rerank file and as lists."""
-    path = tmp_path_factory.mktemp("dev") / "dev.rerank.jsonl"
-    run = dict(itertools.islice(read_run(offline_data / "dev600" / "run.bm25.trec", depth=20).items(), 15))
-    queries = read_queries(str(offline_data / "dev600" / "queries.tsv"))
-    join_run_with_texts(queries, run, "run", str(offline_data / "corpus.jsonl.gz"), str(path))
+    path = write_bm25_rerank_file(offline_data, tmp_path_factory.mktemp("dev") / "dev.rerank.jsonl", 15)
     candidates = [c for block in iter_query_blocks(str(path)) for c in block.candidates]
     return path, [c.query for c in candidates], [c.title for c in candidates], [c.text for c in candidates]
 
@@ -266,7 +260,7 @@ def test_causal_no_mask_refuses_encoders(tokenizer, tiny_model_dir):
 # ~12 s each once inductor's cache holds the kernels
 @pytest.mark.slow
 @pytest.mark.parametrize("fixed_shapes", [False, True], ids=["dynamic", "static"])
-def test_torch_compile_gives_the_eager_scores(tiny_model_dir, dev_pairs, fixed_shapes, monkeypatch):
+def test_torch_compile_gives_the_eager_scores(tiny_model_dir, dev_pairs, fixed_shapes, monkeypatch, fresh_dynamo):
     """torch.compile within 1e-5 of eager fp32 on 100 real pairs: dynamic shapes, one graph for all batches; with
     fixed shapes, static, one graph per batch shape (dynamo's recompile limit raised to their number)."""
     from torch._dynamo.utils import counters  # noqa: PLC0415

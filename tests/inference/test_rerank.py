@@ -1,4 +1,5 @@
 import gc
+import itertools
 import json
 from types import SimpleNamespace
 
@@ -103,19 +104,23 @@ def test_merge_checks_shards(tmp_path, scorer):
     assert not (tmp_path / "m2.txt").exists()
 
 
+def killed_at_call(function, call: int):
+    """`function`, but its `call`-th call raises KeyboardInterrupt, as a kill stops a run there."""
+    calls = itertools.count(1)
+
+    def wrapped(*args):
+        if next(calls) == call:
+            raise KeyboardInterrupt("killed")
+        return function(*args)
+
+    return wrapped
+
+
 def test_resume_after_a_crash_gives_identical_output(tmp_path, scorer, monkeypatch):
     write_rerank(tmp_path / "in.jsonl", QUERIES)
     rerank_file(scorer, str(tmp_path / "in.jsonl"), str(tmp_path / "clean.txt"), chunk_size=3)
-    calls = {"n": 0}
     real = scorer.submit
-
-    def crash_on_second_chunk(*args):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt("killed")
-        return real(*args)
-
-    monkeypatch.setattr(scorer, "submit", crash_on_second_chunk)
+    monkeypatch.setattr(scorer, "submit", killed_at_call(real, 2))
     out = tmp_path / "out.txt"
     with pytest.raises(KeyboardInterrupt):
         rerank_file(scorer, str(tmp_path / "in.jsonl"), str(out), chunk_size=3)

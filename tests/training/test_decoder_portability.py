@@ -4,7 +4,6 @@ sentence-transformers' `CrossEncoder(folder)` with no arguments, padded together
 
 from __future__ import annotations
 
-import itertools
 import json
 
 import numpy as np
@@ -13,10 +12,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
 from reranker import Reranker
-from reranker.first_stage.prepare import join_run_with_texts
-from reranker.io.queries import read_queries
 from reranker.io.rerank_input import iter_query_blocks
-from reranker.io.runs import read_run
+from tests.conftest import write_bm25_rerank_file
 from tests.training.test_decoder_training import lora_run
 
 LONG = {"q_max_len": 64, "p_max_len": 1024}  # nothing is cut: the outside tools do not cut as we do
@@ -25,10 +22,7 @@ LONG = {"q_max_len": 64, "p_max_len": 1024}  # nothing is cut: the outside tools
 @pytest.fixture(scope="module")
 def dev_pairs(tmp_path_factory, offline_data) -> list[tuple[str, str]]:
     """20 real dev600 pairs: the BM25 top 5 of the first 4 queries."""
-    run = dict(itertools.islice(read_run(offline_data / "dev600" / "run.bm25.trec", depth=5).items(), 4))
-    path = tmp_path_factory.mktemp("dev") / "dev20.jsonl"
-    queries = read_queries(str(offline_data / "dev600" / "queries.tsv"))
-    join_run_with_texts(queries, run, "run", str(offline_data / "corpus.jsonl.gz"), str(path))
+    path = write_bm25_rerank_file(offline_data, tmp_path_factory.mktemp("dev") / "dev20.jsonl", 4, depth=5)
     pairs = [(c.query, c.text) for block in iter_query_blocks(path) for c in block.candidates]
     assert len(pairs) == 20
     return pairs

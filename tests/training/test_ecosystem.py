@@ -13,15 +13,13 @@ from transformers import AutoModelForSequenceClassification
 
 from reranker import train
 from reranker.cli.plot import main as plot_main
-from reranker.first_stage.prepare import join_run_with_texts
 from reranker.inference.scoring import PairScorer
-from reranker.io.queries import read_queries
-from reranker.io.runs import read_run
 from reranker.model.arguments import ModelArguments
 from reranker.model.loading import load_cross_encoder, load_tokenizer
 from reranker.model.pair_encoding import PairEncoder
 from reranker.training.arguments import RerankerTrainingArguments, TrainDataArguments
 from reranker.training.curves import plot_curves, read_log_history
+from tests.conftest import write_bm25_rerank_file
 
 PAIRS = [("what is the capital of france", "Paris is the capital of France."),
          ("how many legs does a spider have", "Spiders have eight legs."),
@@ -40,9 +38,7 @@ def trained(tmp_path_factory, offline_data, tiny_model_dir):
     root = tmp_path_factory.mktemp("trained")
     with gzip.open(offline_data / "train.jsonl.gz", "rt") as rows:
         (root / "train.jsonl").write_text("".join(itertools.islice(rows, 12)))
-    run = dict(itertools.islice(read_run(offline_data / "dev600" / "run.bm25.trec").items(), 5))
-    queries = read_queries(str(offline_data / "dev600" / "queries.tsv"))
-    join_run_with_texts(queries, run, "run", str(offline_data / "corpus.jsonl.gz"), str(root / "eval.jsonl"))
+    write_bm25_rerank_file(offline_data, root / "eval.jsonl", 5)
     output = root / "model"
     train(
         ModelArguments(model_name_or_path=str(tiny_model_dir)),

@@ -144,7 +144,7 @@ class GradientsBeforeStep(TrainerCallback):
 
 @pytest.mark.parametrize("backend", ["aot_eager", pytest.param("inductor", marks=pytest.mark.slow)])
 def test_compiled_training_gives_the_eager_losses_and_gradients(tiny_model_without_dropout, train_file, tmp_path,
-                                                                backend):  # fmt: skip
+                                                                backend, fresh_dynamo):  # fmt: skip
     """--torch_compile with one shape: one graph for 3 steps (the third starts epoch 2: the partial batch is
     dropped), the eager losses and gradients. aot_eager runs the traced graphs on the eager kernels (exact on this
     CPU); inductor's fused fp32 kernels sum in another order: up to 7e-5 of the step's largest gradient here,
@@ -165,7 +165,6 @@ def test_compiled_training_gives_the_eager_losses_and_gradients(tiny_model_witho
         assert isinstance(trainer.model_wrapped, torch._dynamo.eval_frame.OptimizedModule) == compiled
         assert counters["stats"]["unique_graphs"] == compiled
         runs[compiled] = [h["loss"] for h in trainer.state.log_history if "loss" in h], gradients.steps
-    torch._dynamo.reset()  # no compiled code left for the tests after this one
     (eager_losses, eager), (compiled_losses, compiled) = runs[False], runs[True]
     assert len(compiled_losses) == 3 and compiled_losses == pytest.approx(eager_losses, rel=1e-5)
     for step, expected in enumerate(eager):
