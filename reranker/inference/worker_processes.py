@@ -1,8 +1,9 @@
 """Producing a stream's items in spawned worker processes and merging them back in order (here: reading and
 tokenizing a rerank file's chunks, so that the scoring process keeps its GIL for the model's kernel launches).
 
-Each worker is handed one more `Sharding` level, (workers, index), and produces its share; every item carries its
-place in the stream (`order`), each worker's share comes in that order, so a merge by it restores the stream.
+Each worker is handed its share, (workers, index) (a rerank file's: one more `Sharding` level), and produces it;
+every item carries its place in the stream (`order`), each share comes in that order, so a merge by it restores
+the stream.
 Processes are spawned, not forked: a fork of a process running torch and the tokenizers' thread pools is unsafe.
 """
 
@@ -51,8 +52,9 @@ def in_worker_processes(
         An iterator over all the items in increasing `order`; a worker's exception is raised here, a worker that
         dies without one is a RuntimeError. Closing it (or leaving it) stops the workers.
 
-    Example (`reranker.inference.score_file`: each worker encodes every other chunk, `chunks_seen` orders them):
-        >>> share = functools.partial(encoded_share, encoder, input_path, start, chunk_size, sharding)
+    Example (as `reranker.inference.score_file.encoded_chunks` does: each worker encodes every other chunk,
+    `chunks_seen` orders them):
+        >>> share = functools.partial(_worker_share, encoder, input_path, start, chunk_size, sharding)
         >>> chunks = in_worker_processes(share, workers=2, order=lambda chunk: chunk.chunks_seen)
     """
     context = multiprocessing.get_context("spawn")
